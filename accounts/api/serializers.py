@@ -1,0 +1,168 @@
+"""Serializers of the accounts API. Validation only; changes go through model/policy helpers."""
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts import policy
+from accounts.authentication import membership_of
+from accounts.models import ApiToken, Group, Membership, Policy, Role, User
+
+
+class AccountScopedSlugField(serializers.SlugRelatedField):
+    """A reference by name to an object of the caller's account; others do not exist."""
+
+    def get_queryset(self):
+        member = membership_of(self.context["request"])
+        return super().get_queryset().filter(account_id=member.account_id)
+
+
+class MembershipRefField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        member = membership_of(self.context["request"])
+        return Membership.objects.filter(account_id=member.account_id)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
+
+
+class NewTokenSerializer(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The secret. Shown once.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Policy
+        fields = ["resource", "actions", "access", "conditions"]
+
+    def validate(self, attrs):
+        errors = policy.validate_policy(
+            attrs.get("resource"), attrs.get("actions"), attrs.get("conditions", {})
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    policies = PolicySerializer(many=True)
+
+    class Meta:
+        model = Role
+        fields = ["id", "name", "description", "builtin", "policies"]
+        read_only_fields = ["builtin"]
+
+    def validate_name(self, value):
+        member = membership_of(self.context["request"])
+        clash = Role.objects.filter(account_id=member.account_id, name=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("A role with this name exists in the account.")
+        return value
+
+    @transaction.atomic
+    def create(self, validated_data):
+        rules = validated_data.pop("policies")
+        role = Role.objects.create(**validated_data)
+        Policy.objects.bulk_create(Policy(role=role, **rule) for rule in rules)
+        return role
+
+    @transaction.atomic
+    def update(self, instance, validated_data):
+        rules = validated_data.pop("policies", None)
+        for field, value in validated_data.items():
+            setattr(instance, field, value)
+        instance.save()
+        if rules is not None:
+            instance.policies.all().delete()
+            Policy.objects.bulk_create(Policy(role=instance, **rule) for rule in rules)
+        return instance
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    roles = AccountScopedSlugField(slug_field="name", queryset=Role.objects.all(), many=True,
+                                   required=False)
+    members = MembershipRefField(many=True, required=False)
+
+    class Meta:
+        model = Group
+        fields = ["id", "name", "builtin", "roles", "members"]
+        read_only_fields = ["builtin"]
+
+    def validate_name(self, value):
+        member = membership_of(self.context["request"])
+        clash = Group.objects.filter(account_id=member.account_id, name=value)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError("A group with this name exists in the account.")
+        if self.instance is not None and self.instance.builtin and value != self.instance.name:
+            raise serializers.ValidationError("Built-in groups keep their name.")
+        return value
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+    name = serializers.CharField(source="user.name", required=False, allow_blank=True)
+    groups = AccountScopedSlugField(slug_field="name", queryset=Group.objects.all(), many=True,
+                                    required=False)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "name", "is_active", "groups", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_email(self, value):
+        if self.instance is not None and value.lower() != self.instance.user.email:
+            raise serializers.ValidationError("The email of an existing member cannot change.")
+        member = membership_of(self.context["request"])
+        if self.instance is None and Membership.objects.filter(
+            account_id=member.account_id, user__email=value.lower()
+        ).exists():
+            raise serializers.ValidationError("This user is already a member of the account.")
+        return value.lower()
+
+    @transaction.atomic
+    def create(self, validated_data):
+        user_data = validated_data.pop("user")
+        groups = validated_data.pop("groups", [])
+        user = User.objects.filter(email=user_data["email"]).first()
+        if user is None:
+            user = User.objects.create_user(user_data["email"], name=user_data.get("name", ""))
+        membership = Membership.objects.create(user=user, **validated_data)
+        membership.groups.set(groups)
+        return membership
+
+    @transaction.atomic
+    def update(self, instance, validated_data):
+        validated_data.pop("user", None)
+        groups = validated_data.pop("groups", None)
+        if "is_active" in validated_data:
+            instance.is_active = validated_data["is_active"]
+            instance.save(update_fields=["is_active"])
+        if groups is not None:
+            instance.groups.set(groups)
+        return instance
+
+
+class MeMembershipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.CharField(source="account.slug")
+    account_name = serializers.CharField(source="account.name")
+    groups = serializers.SerializerMethodField()
+
+    def get_groups(self, obj) -> list[str]:
+        return [group.name for group in obj.groups.all()]

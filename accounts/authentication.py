@@ -1,0 +1,84 @@
+"""API authentication: one token class for every header style the seed APIs use, plus sessions.
+
+A token is accepted as ``Authorization: Bearer <t>``, ``X-AUTH-TOKEN: <t>`` (Qubole),
+``X-API-Key: <t>`` (the analytics toolkit) or ``?api_key=<t>`` (Supermetrics). A missing or
+bad token answers 401 with ``WWW-Authenticate: Bearer``, never 403 and never a redirect.
+"""
+
+from rest_framework import authentication, exceptions
+
+from accounts.models import ApiToken, Membership, hash_token
+
+
+def token_from_request(request):
+    """The raw token of a request, from whichever place the client put it, or None."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in {"bearer", "token"} and value.strip():
+            return value.strip()
+    for meta_key in ("HTTP_X_AUTH_TOKEN", "HTTP_X_API_KEY"):
+        if request.META.get(meta_key):
+            return request.META[meta_key].strip()
+    return request.GET.get("api_key") or None
+
+
+def authenticate_token(raw):
+    """The usable :class:`ApiToken` for ``raw``, with membership, user and account loaded."""
+    token = (
+        ApiToken.objects.select_related("membership__user", "membership__account")
+        .filter(token_hash=hash_token(raw))
+        .first()
+    )
+    if token is None or not token.is_usable:
+        return None
+    membership = token.membership
+    if not (membership.is_active and membership.user.is_active and membership.account.is_active):
+        return None
+    return token
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    """Authenticate with an :class:`ApiToken`; ``request.auth`` is the token."""
+
+    def authenticate(self, request):
+        raw = token_from_request(request)
+        if raw is None:
+            return None
+        token = authenticate_token(raw)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
+        token.touch()
+        request._request.membership = token.membership
+        return token.membership.user, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="jobportal"'
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """Browser sessions; the account is the one chosen in the session or the first one."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            request._request.membership = session_membership(request._request, result[0])
+        return result
+
+
+def session_membership(request, user):
+    """The membership a signed-in browser user acts through."""
+    memberships = Membership.objects.select_related("account", "user").filter(
+        user=user, is_active=True, account__is_active=True
+    )
+    chosen = request.session.get("account_id")
+    if chosen:
+        member = memberships.filter(account_id=chosen).first()
+        if member:
+            return member
+    return memberships.order_by("account_id").first()
+
+
+def membership_of(request):
+    """The membership behind a DRF or Django request, or None."""
+    return getattr(getattr(request, "_request", request), "membership", None)

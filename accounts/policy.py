@@ -1,0 +1,222 @@
+"""The one place that decides who may do what.
+
+Two questions, asked by every surface (portal API, compatibility shapes, HTML pages, admin
+actions):
+
+- :func:`can` — may this member do ACTION on RESOURCE (optionally this object)?
+- :func:`restrict` — which rows of this queryset may this member see (or act on)?
+
+Rules are :class:`~accounts.models.Policy` rows reached through the member's groups and their
+roles. Default deny; a matching deny beats any allow. A policy's ``conditions`` narrow it to
+commands of some types (``command_types``) or to the member's own objects (``own``).
+"""
+
+from django.db.models import Q
+
+from accounts.models import SYSTEM_ADMIN, SYSTEM_USER, Group, Policy, Role
+
+# resource -> the actions that mean something for it. "*" in a policy matches any.
+RESOURCES = {
+    "account": ["read", "update"],
+    "members": ["read", "create", "update", "delete"],
+    "groups": ["read", "create", "update", "delete"],
+    "roles": ["read", "create", "update", "delete"],
+    "tokens": ["read", "create", "delete"],
+    "audit": ["read"],
+    "commands": ["read", "submit", "cancel", "rerun"],
+    "data_sources": ["read", "create", "update", "delete"],
+    "datasets": ["read", "create", "update", "delete"],
+    "saved_queries": ["read", "create", "update", "delete", "run"],
+}
+CONDITION_KEYS = {"command_types", "own"}
+
+BUILTIN_ROLES = {
+    SYSTEM_ADMIN: ("Everything in the account.", [{"resource": "*", "actions": ["*"]}]),
+    SYSTEM_USER: (
+        "Read the account's commands and data, submit commands, cancel and re-run their own.",
+        [
+            {"resource": "account", "actions": ["read"]},
+            {"resource": "commands", "actions": ["read", "submit"]},
+            {"resource": "commands", "actions": ["cancel", "rerun"], "conditions": {"own": True}},
+            {"resource": "data_sources", "actions": ["read"]},
+            {"resource": "datasets", "actions": ["read", "create"]},
+            {"resource": "saved_queries", "actions": ["read", "create", "run"]},
+            {"resource": "saved_queries", "actions": ["update", "delete"],
+             "conditions": {"own": True}},
+            {"resource": "tokens", "actions": ["*"], "conditions": {"own": True}},
+        ],
+    ),
+}
+
+
+def install_builtin_roles(account):
+    """Create the account's ``system-admin`` and ``system-user`` roles and groups (idempotent)."""
+    for name, (description, rules) in BUILTIN_ROLES.items():
+        role, created = Role.objects.get_or_create(
+            account=account, name=name, defaults={"description": description, "builtin": True}
+        )
+        if created:
+            Policy.objects.bulk_create(Policy(role=role, **rule) for rule in rules)
+        group, _ = Group.objects.get_or_create(
+            account=account, name=name, defaults={"builtin": True}
+        )
+        group.roles.add(role)
+
+
+def policies_of(member):
+    """The member's policies, fetched once per membership instance (one query)."""
+    cached = getattr(member, "_policies", None)
+    if cached is None:
+        cached = list(
+            Policy.objects.filter(
+                role__groups__members=member, role__account_id=member.account_id
+            )
+            .only("resource", "actions", "access", "conditions")
+            .distinct()
+        )
+        member._policies = cached
+    return cached
+
+
+def _matches(policy, action, resource):
+    actions = policy.actions
+    return policy.resource in (resource, "*") and (action in actions or "*" in actions)
+
+
+def _owner_id(obj):
+    owner = getattr(obj, "policy_owner_id", None)
+    return owner() if callable(owner) else getattr(obj, "user_id", None)
+
+
+def _applies(policy, member, obj, command_type):
+    """Does the policy's condition hold here?
+
+    When the object or type is not known (asking "may I ever submit?"), an allow with a
+    condition counts (the member may do it for some objects) and a deny with one does not.
+    """
+    conditions = policy.conditions or {}
+    unknown = policy.access == Policy.Access.ALLOW
+    types = conditions.get("command_types")
+    if types:
+        kind = command_type or getattr(obj, "command_type", None)
+        if kind is None:
+            if not unknown:
+                return False
+        elif kind not in types:
+            return False
+    if conditions.get("own"):
+        if obj is None:
+            return unknown
+        if _owner_id(obj) != member.user_id:
+            return False
+    return True
+
+
+def can(member, action, resource, obj=None, command_type=None):
+    """May ``member`` do ``action`` on ``resource`` (this ``obj``, this ``command_type``)?"""
+    if member is None or not member.is_active or not member.account.is_active:
+        return False
+    if obj is not None and _account_id(obj) != member.account_id:
+        return False
+    allowed = False
+    for policy in policies_of(member):
+        if not _matches(policy, action, resource):
+            continue
+        if not _applies(policy, member, obj, command_type):
+            continue
+        if policy.access == Policy.Access.DENY:
+            return False
+        allowed = True
+    return allowed
+
+
+def _account_id(obj):
+    *path, last = getattr(type(obj), "policy_account_field", "account").split("__")
+    for part in path:
+        obj = getattr(obj, part)
+    return getattr(obj, f"{last}_id")
+
+
+def _condition_q(policy, member, model):
+    conditions = policy.conditions or {}
+    q = Q()
+    types = conditions.get("command_types")
+    if types and _has_field(model, "command_type"):
+        q &= Q(command_type__in=types)
+    if conditions.get("own"):
+        q &= Q(**{getattr(model, "policy_owner_field", "user"): member.user_id})
+    return q
+
+
+def _has_field(model, name):
+    return any(field.name == name for field in model._meta.get_fields())
+
+
+def restrict(queryset, member, action, resource):
+    """Rows of ``queryset`` that ``member`` may ``action``: same account, allowed, not denied."""
+    if member is None or not member.is_active or not member.account.is_active:
+        return queryset.none()
+    model = queryset.model
+    # An empty Q() means "every row"; OR-ing it into other Qs would lose that, so the
+    # unconditional case is tracked apart.
+    allowed, denied, allow_all, any_allow = Q(), Q(), False, False
+    for policy in policies_of(member):
+        if not _matches(policy, action, resource):
+            continue
+        q = _condition_q(policy, member, model)
+        if policy.access == Policy.Access.DENY:
+            if not q:
+                return queryset.none()
+            denied |= q
+        elif not q:
+            allow_all = any_allow = True
+        else:
+            allowed |= q
+            any_allow = True
+    if not any_allow:
+        return queryset.none()
+    account_field = getattr(model, "policy_account_field", "account")
+    queryset = queryset.filter(**{account_field: member.account_id})
+    if not allow_all:
+        queryset = queryset.filter(allowed)
+    if denied:
+        queryset = queryset.exclude(denied)
+    return queryset
+
+
+def effective_permissions(member):
+    """``{resource: [actions]}`` this member may do on at least some objects."""
+    return {
+        resource: [action for action in actions if can(member, action, resource)]
+        for resource, actions in RESOURCES.items()
+    }
+
+
+def validate_policy(resource, actions, conditions):
+    """Return a dict of field errors for a policy definition (empty when valid)."""
+    errors = {}
+    if resource != "*" and resource not in RESOURCES:
+        errors["resource"] = [f"Unknown resource {resource!r}; one of: *, {', '.join(RESOURCES)}."]
+    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
+        errors["actions"] = ["A non-empty list of action names."]
+    elif resource in RESOURCES:
+        unknown = [a for a in actions if a != "*" and a not in RESOURCES[resource]]
+        if unknown:
+            errors["actions"] = [
+                f"Unknown action(s) {', '.join(unknown)} for {resource}; "
+                f"one of: *, {', '.join(RESOURCES[resource])}."
+            ]
+    if not isinstance(conditions, dict):
+        errors["conditions"] = ["An object."]
+    else:
+        extra = set(conditions) - CONDITION_KEYS
+        types = conditions.get("command_types")
+        if extra:
+            errors["conditions"] = [f"Unknown condition(s): {', '.join(sorted(extra))}."]
+        elif types is not None and (
+            not isinstance(types, list) or not all(isinstance(t, str) for t in types)
+        ):
+            errors["conditions"] = ["command_types must be a list of command type names."]
+        elif "own" in conditions and not isinstance(conditions["own"], bool):
+            errors["conditions"] = ["own must be true or false."]
+    return errors

@@ -1,0 +1,123 @@
+"""RFC 9457 problem details for every API error.
+
+DRF exceptions, Django's 404/500 handlers under ``/api/`` and unhandled exceptions all end up
+as ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail`` and
+``instance``; validation errors add ``errors`` (field -> messages). Tracebacks never leave
+the server: they go to the log.
+"""
+
+import logging
+from http import HTTPStatus
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://jobportal.dev/problems/"
+
+
+class Conflict(exceptions.APIException):
+    """The request is valid but the resource's state forbids it (e.g. cancel a finished command)."""
+
+    status_code = 409
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+def problem(status, detail=None, *, instance="", code=None, errors=None, **extra):
+    """The problem-details body for ``status``."""
+    phrase = HTTPStatus(status).phrase
+    body = {
+        "type": f"{TYPE_BASE}{code}" if code else "about:blank",
+        "title": phrase,
+        "status": status,
+        "detail": detail or phrase,
+        "instance": instance,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return body
+
+
+def _flatten(detail):
+    if isinstance(detail, dict):
+        return {key: _messages(value) for key, value in detail.items()}
+    return {"non_field_errors": _messages(detail)}
+
+
+def _messages(value):
+    if isinstance(value, dict):
+        return [f"{key}: {msg}" for key, inner in value.items() for msg in _messages(inner)]
+    if isinstance(value, list):
+        return [msg for item in value for msg in _messages(item)]
+    return [str(value)]
+
+
+def exception_handler(exc, context):
+    """DRF exception handler producing problem details (and logging what was unexpected)."""
+    request = context.get("request")
+    instance = request.get_full_path() if request is not None else ""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        view = context.get("view")
+        logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
+        body = problem(500, "The server failed to handle this request; it has been logged.",
+                       instance=instance, code="server-error")
+        return Response(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        fields = ", ".join(errors)
+        body = problem(400, f"Invalid input: {fields}.", instance=instance,
+                       code="validation-error", errors=errors)
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else "; ".join(_messages(exc.detail))
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else None
+        body = problem(exc.status_code, str(detail), instance=instance,
+                       code=code.replace("_", "-") if code else None)
+    return Response(body, status=exc.status_code, headers=headers,
+                    content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_response(request, status, detail=None, code=None):
+    return JsonResponse(
+        problem(status, detail, instance=request.get_full_path(), code=code),
+        status=status, content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def _wants_problem(request):
+    accept = request.headers.get("Accept", "")
+    return request.path.startswith("/api/") or "json" in accept
+
+
+def handler404(request, exception=None):
+    """404 outside DRF views: problem details for API clients, Django's page for browsers."""
+    if _wants_problem(request):
+        return problem_response(request, 404, "No such resource.", code="not-found")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if _wants_problem(request):
+        return problem_response(request, 500, "The server failed to handle this request; "
+                                "it has been logged.", code="server-error")
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,270 @@
+"""Jobportal settings: one file, driven by environment variables with safe defaults.
+
+With nothing set, the portal runs on SQLite under ``var/`` with a generated secret key and
+DEBUG off. ``DATABASE_URL`` switches to PostgreSQL; see ``docs/configuration.md`` for every
+variable.
+"""
+
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    """Read ``NAME`` or the contents of the file named by ``NAME_FILE`` (for secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default):
+    value = env(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name, default):
+    value = env(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name, default=""):
+    return [item.strip() for item in (env(name) or default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(env("JOBPORTAL_DATA_DIR", BASE_DIR / "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    """The configured key, or a dev key generated once and kept in DATA_DIR (never in git)."""
+    configured = env("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_tasks_db",
+    "accounts",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "jobportal.middleware.RateLimitHeadersMiddleware",
+]
+
+ROOT_URLCONF = "jobportal.urls"
+WSGI_APPLICATION = "jobportal.wsgi.application"
+ASGI_APPLICATION = "jobportal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite by default, DATABASE_URL for anything else. Connections persist: a new
+# connection per request or per task costs several times the throughput (ENGINE-NOTES).
+DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'jobportal.sqlite3'}"
+CONN_MAX_AGE = env_int("DJANGO_CONN_MAX_AGE", 60)
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A web server and a worker write at once: WAL, IMMEDIATE transactions and a busy timeout
+    # keep writers from failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests start worker processes that must see the test database, so it lives in a file.
+    worker_suffix = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{worker_suffix}.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", DATA_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# Security: secure by default once DEBUG is off and the site is served over HTTPS.
+SECURE_HTTPS = env_bool("JOBPORTAL_HTTPS")
+SESSION_COOKIE_SECURE = SECURE_HTTPS
+CSRF_COOKIE_SECURE = SECURE_HTTPS
+SECURE_SSL_REDIRECT = SECURE_HTTPS and env_bool("JOBPORTAL_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("JOBPORTAL_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
+SECURE_HSTS_PRELOAD = SECURE_HTTPS
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("JOBPORTAL_BEHIND_PROXY") else None
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Cache: shared across web processes for rate limits (database or Redis in production).
+CACHE_URL = env("JOBPORTAL_CACHE_URL", "")
+if CACHE_URL.startswith("redis"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": CACHE_URL}}
+elif CACHE_URL == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "jobportal_cache"}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.AccountRateThrottle"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "jobportal.problems.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Jobportal API",
+    "DESCRIPTION": "Submit shell and SQL commands and follow their status, logs and results.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Task engine: django.tasks with the database backend by default; JOBPORTAL_TASK_BACKEND=celery
+# hands "run command N" to Celery instead (see docs/scale-out.md).
+TASK_ENGINE = env("JOBPORTAL_TASK_BACKEND", "database")
+if TASK_ENGINE == "celery":
+    TASKS = {"default": {"BACKEND": "django_tasks_celery.CeleryBackend",
+                         "QUEUES": [], "OPTIONS": {}}}
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    CELERY_TASK_ACKS_LATE = True
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+    CELERY_IMPORTS = ["jobs.tasks"]
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+
+# Execution: what the worker supervisor enforces around every command.
+JOBPORTAL = {
+    "NODE_ID": env("JOBPORTAL_NODE_ID", socket.gethostname()),
+    "WORK_ROOT": Path(env("JOBPORTAL_WORK_ROOT", DATA_DIR / "work")),
+    "SHELL": env("JOBPORTAL_SHELL", "/bin/bash"),
+    "SHELL_PATH": env("JOBPORTAL_SHELL_PATH", os.environ.get("PATH", os.defpath)),
+    "ALLOWED_WORKING_DIRS": env_list("JOBPORTAL_ALLOWED_WORKING_DIRS"),
+    "KEEP_WORKDIRS": env_bool("JOBPORTAL_KEEP_WORKDIRS"),
+    "LIMIT_CPU_SECONDS": env_int("JOBPORTAL_LIMIT_CPU_SECONDS", 3600),
+    "LIMIT_MEMORY_BYTES": env_int("JOBPORTAL_LIMIT_MEMORY_BYTES", 4 * 1024**3),
+    "LIMIT_FILE_SIZE_BYTES": env_int("JOBPORTAL_LIMIT_FILE_SIZE_BYTES", 1024**3),
+    "LIMIT_OPEN_FILES": env_int("JOBPORTAL_LIMIT_OPEN_FILES", 1024),
+    "MAX_LOG_BYTES": env_int("JOBPORTAL_MAX_LOG_BYTES", 64 * 1024**2),
+    "LOG_FLUSH_SECONDS": env_float("JOBPORTAL_LOG_FLUSH_SECONDS", 0.5),
+    "HEARTBEAT_SECONDS": env_float("JOBPORTAL_HEARTBEAT_SECONDS", 3),
+    "HEARTBEAT_TIMEOUT_SECONDS": env_float("JOBPORTAL_HEARTBEAT_TIMEOUT_SECONDS", 30),
+    "REAP_SECONDS": env_float("JOBPORTAL_REAP_SECONDS", 5),
+    "REQUEUE_AFTER_SECONDS": env_float("JOBPORTAL_REQUEUE_AFTER_SECONDS", 300),
+    "KILL_GRACE_SECONDS": env_float("JOBPORTAL_KILL_GRACE_SECONDS", 5),
+    "DEFAULT_TIMEOUT_SECONDS": env_int("JOBPORTAL_DEFAULT_TIMEOUT_SECONDS", 3600),
+    "MAX_TIMEOUT_SECONDS": env_int("JOBPORTAL_MAX_TIMEOUT_SECONDS", 7 * 86400),
+    "WORKER_POLL_SECONDS": env_float("JOBPORTAL_WORKER_POLL_SECONDS", 0.05),
+    "MAX_RESULT_ROWS": env_int("JOBPORTAL_MAX_RESULT_ROWS", 1_000_000),
+    "MAX_RESULT_BYTES": env_int("JOBPORTAL_MAX_RESULT_BYTES", 256 * 1024**2),
+    "RESULT_CHUNK_ROWS": env_int("JOBPORTAL_RESULT_CHUNK_ROWS", 1000),
+    "MAX_DATASET_BYTES": env_int("JOBPORTAL_MAX_DATASET_BYTES", 512 * 1024**2),
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("JOBPORTAL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

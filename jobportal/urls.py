@@ -1,0 +1,23 @@
+"""URL map: admin, health, the portal API v1 with its schema and docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from jobportal.views import healthz
+
+api_docs_permissions = {"authentication_classes": [], "permission_classes": []}
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("accounts.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
+         name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **api_docs_permissions),
+         name="redoc"),
+]
+
+handler404 = "jobportal.problems.handler404"
+handler500 = "jobportal.problems.handler500"

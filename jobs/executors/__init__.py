@@ -1,0 +1,1 @@
+"""Executors: run one command (shell, SQL) under supervision, free of Django."""

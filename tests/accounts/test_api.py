@@ -1,0 +1,169 @@
+"""The accounts API: me, own tokens, and the account admin endpoints, against all four actors."""
+
+import pytest
+
+from accounts.models import ApiToken, AuditEvent, Group, Membership, Role, User
+
+ADMIN_ONLY = {"admin": 200, "member": 403, "reader": 403, "outsider": 200}
+
+
+def test_me_describes_user_account_and_permissions(member):
+    body = member.client.get("/api/v1/me").json()
+    assert body["user"]["email"] == "member@acme.test"
+    assert body["account"]["slug"] == "acme"
+    assert body["memberships"][0]["groups"] == ["system-user"]
+    assert body["permissions"]["commands"] == ["read", "submit", "cancel", "rerun"]
+    assert body["permissions"]["roles"] == []
+
+
+@pytest.mark.parametrize("who", ["admin", "member", "reader", "outsider"])
+def test_everyone_sees_their_own_tokens_only(actors, who):
+    actor = actors[who]
+    body = actor.client.get("/api/v1/tokens/").json()
+    assert [t["id"] for t in body] == list(
+        ApiToken.objects.filter(membership=actor.membership).values_list("id", flat=True))
+    assert all("token" not in t and "token_hash" not in t for t in body)
+
+
+def test_creating_a_token_shows_the_secret_once_and_it_works(reader):
+    response = reader.client.post("/api/v1/tokens/", {"name": "ci"}, format="json")
+    assert response.status_code == 201
+    secret = response.json()["token"]
+    assert secret.startswith("jp_")
+    listed = reader.client.get(f"/api/v1/tokens/{response.json()['id']}/").json()
+    assert "token" not in listed
+    from tests.conftest import client_for
+    assert client_for(secret).get("/api/v1/me").status_code == 200
+    assert AuditEvent.objects.filter(action="tokens.create", actor=reader.user).exists()
+
+
+def test_revoking_a_token_stops_it(member):
+    created = member.client.post("/api/v1/tokens/", {"name": "tmp"}, format="json").json()
+    assert member.client.delete(f"/api/v1/tokens/{created['id']}/").status_code == 204
+    from tests.conftest import client_for
+    assert client_for(created["token"]).get("/api/v1/me").status_code == 401
+    assert ApiToken.objects.get(pk=created["id"]).revoked_at is not None
+
+
+@pytest.mark.parametrize("who", ["member", "reader", "outsider"])
+def test_tokens_of_others_answer_404(actors, admin, who):
+    token_id = ApiToken.objects.get(membership=admin.membership).pk
+    client = actors[who].client
+    assert client.get(f"/api/v1/tokens/{token_id}/").status_code == 404
+    assert client.delete(f"/api/v1/tokens/{token_id}/").status_code == 404
+    assert ApiToken.objects.get(pk=token_id).revoked_at is None
+
+
+@pytest.mark.parametrize("endpoint", ["members", "groups", "roles"])
+@pytest.mark.parametrize("who", ["admin", "member", "reader", "outsider"])
+def test_admin_endpoints_list_only_for_account_admins(actors, endpoint, who):
+    response = actors[who].client.get(f"/api/v1/{endpoint}/")
+    assert response.status_code == ADMIN_ONLY[who]
+    if response.status_code == 200:
+        model = {"members": Membership, "groups": Group, "roles": Role}[endpoint]
+        expected = model.objects.filter(account=actors[who].account).count()
+        assert len(response.json()) == expected
+
+
+@pytest.mark.parametrize("endpoint", ["members", "groups", "roles"])
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 200), ("member", 403), ("reader", 403), ("outsider", 404)])
+def test_admin_endpoint_detail_of_acme_objects(actors, account, endpoint, who, status):
+    obj_id = {
+        "members": actors["member"].membership.pk,
+        "groups": Group.objects.get(account=account, name="system-user").pk,
+        "roles": Role.objects.get(account=account, name="system-user").pk,
+    }[endpoint]
+    assert actors[who].client.get(f"/api/v1/{endpoint}/{obj_id}/").status_code == status
+
+
+def test_admin_adds_a_member_by_email_into_a_group(admin, account):
+    response = admin.client.post(
+        "/api/v1/members/", {"email": "New@Acme.test", "groups": ["system-user"]}, format="json")
+    assert response.status_code == 201, response.json()
+    membership = Membership.objects.get(pk=response.json()["id"])
+    assert membership.user.email == "new@acme.test"
+    assert list(membership.groups.values_list("name", flat=True)) == ["system-user"]
+    assert not membership.user.has_usable_password()
+
+
+def test_admin_creates_a_custom_role_and_group(admin, member, account):
+    role = admin.client.post("/api/v1/roles/", {
+        "name": "analyst", "description": "SQL only",
+        "policies": [
+            {"resource": "commands", "actions": ["read", "submit"]},
+            {"resource": "commands", "actions": ["submit"], "access": "deny",
+             "conditions": {"command_types": ["shell"]}},
+        ]}, format="json")
+    assert role.status_code == 201, role.json()
+    group = admin.client.post("/api/v1/groups/", {
+        "name": "analysts", "roles": ["analyst"], "members": [member.membership.pk]},
+        format="json")
+    assert group.status_code == 201, group.json()
+    member.membership._policies = None
+    assert not member.membership.can("submit", "commands", command_type="shell")
+
+
+def test_builtin_roles_and_groups_cannot_be_changed_or_deleted(admin, account):
+    role = Role.objects.get(account=account, name="system-admin")
+    group = Group.objects.get(account=account, name="system-admin")
+    patch = admin.client.patch(f"/api/v1/roles/{role.pk}/", {"description": "x"}, format="json")
+    assert patch.status_code == 409
+    assert patch["Content-Type"] == "application/problem+json"
+    assert admin.client.delete(f"/api/v1/roles/{role.pk}/").status_code == 409
+    assert admin.client.delete(f"/api/v1/groups/{group.pk}/").status_code == 409
+    assert Role.objects.filter(pk=role.pk, description=role.description).exists()
+
+
+def test_an_admin_cannot_remove_their_own_membership(admin):
+    assert admin.client.delete(f"/api/v1/members/{admin.membership.pk}/").status_code == 409
+
+
+def test_outsider_cannot_put_foreign_roles_into_its_groups(outsider, account):
+    response = outsider.client.post(
+        "/api/v1/groups/", {"name": "sneaky", "roles": ["system-admin"]}, format="json")
+    # globex has its own system-admin role: the name resolves inside globex only.
+    assert response.status_code == 201
+    group = Group.objects.get(pk=response.json()["id"])
+    assert group.roles.get().account_id == outsider.account.pk
+
+
+BAD_WRITES = [
+    ("/api/v1/tokens/", {"name": ""}, "name", ApiToken),
+    ("/api/v1/tokens/", {"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at",
+     ApiToken),
+    ("/api/v1/members/", {"email": "not-an-email"}, "email", Membership),
+    ("/api/v1/members/", {"email": "ok@acme.test", "groups": ["nope"]}, "groups", Membership),
+    ("/api/v1/members/", {"email": "member@acme.test"}, "email", Membership),
+    ("/api/v1/groups/", {"name": "Bad Name"}, "name", Group),
+    ("/api/v1/groups/", {"name": "fine", "roles": ["missing"]}, "roles", Group),
+    ("/api/v1/groups/", {"name": "system-user"}, "name", Group),
+    ("/api/v1/roles/", {"name": "r", "policies": [{"resource": "nope", "actions": ["read"]}]},
+     "policies", Role),
+    ("/api/v1/roles/", {"name": "r", "policies": [{"resource": "commands", "actions": ["read"],
+                                                   "access": "maybe"}]}, "policies", Role),
+    ("/api/v1/roles/", {"name": "r"}, "policies", Role),
+]
+
+
+@pytest.mark.parametrize(("url", "payload", "field", "model"), BAD_WRITES)
+def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(
+    admin, member, url, payload, field, model
+):
+    before = model.objects.count()
+    users_before = User.objects.count()
+    response = admin.client.post(url, payload, format="json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 400
+    assert field in body["errors"]
+    assert field in body["detail"]
+    assert model.objects.count() == before
+    assert User.objects.count() == users_before
+
+
+def test_malformed_json_is_a_400_problem(admin):
+    response = admin.client.post("/api/v1/tokens/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["title"] == "Bad Request"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("jobs.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
          name="swagger-ui"),

@@ -13,6 +13,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from jobportal.procs import die_with_parent
+
 
 class Command(BaseCommand):
     help = "Run the web server (gunicorn) and a worker together in the foreground."
@@ -30,26 +32,30 @@ class Command(BaseCommand):
 
     def handle(self, host, port, web_workers, threads, concurrency, no_worker, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        # Children get their own sessions so a terminal's Ctrl-C reaches only serve, which
+        # passes on one signal per Ctrl-C: the first asks for a clean stop, the second for an
+        # immediate one, the third kills.
+        spawn = {"cwd": settings.BASE_DIR, "start_new_session": True,
+                 "preexec_fn": die_with_parent}
         children = {
             "web": subprocess.Popen([
                 sys.executable, "-m", "gunicorn", "jobportal.wsgi", "--bind", f"{host}:{port}",
                 "--workers", str(web_workers), "--worker-class", "gthread",
                 "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "10",
-            ], cwd=settings.BASE_DIR),
+            ], **spawn),
         }
         if not no_worker:
             children["worker"] = subprocess.Popen(
-                [*manage, "worker", "--queues", "*", "--concurrency", str(concurrency)],
-                cwd=settings.BASE_DIR,
+                [*manage, "worker", "--queues", "*", "--concurrency", str(concurrency)], **spawn
             )
         stopping = []
 
         def stop(signum, frame):
             if not stopping:
-                self.stderr.write("Stopping (press Ctrl-C again to force)…")
+                self.stderr.write("Stopping (press Ctrl-C again to stop running commands)…")
             for child in children.values():
                 if child.poll() is None:
-                    child.send_signal(signal.SIGKILL if stopping else signal.SIGTERM)
+                    child.send_signal(signal.SIGKILL if len(stopping) >= 2 else signal.SIGTERM)
             stopping.append(signum)
 
         signal.signal(signal.SIGINT, stop)

@@ -1,0 +1,171 @@
+"""Portal API representation of commands. Validation here; state changes in jobs.lifecycle."""
+
+import re
+
+from django.conf import settings
+from rest_framework import serializers
+
+from jobs.models import Command, CommandType
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MACRO_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\$")
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    """Everything a client may want to know about a command (read-only)."""
+
+    user = serializers.SerializerMethodField()
+    account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Command
+        fields = [
+            "id", "submission_id", "account", "user", "command_type", "source", "name", "label",
+            "tags", "script", "query", "macros", "resolved_macros", "runtime_env", "metadata",
+            "timeout", "rerun_of", "status", "throttled", "progress", "steps_ready",
+            "steps_total", "created_at", "queued_at", "started_at", "finished_at", "updated_at",
+            "heartbeat_at", "cancel_requested_at", "node_id", "hostname", "ip_address", "pid",
+            "worker_id", "attempt", "exit_code", "error_type", "error_message", "log_size",
+            "log_truncated",
+        ]
+        read_only_fields = fields
+
+    def get_user(self, obj) -> str | None:
+        return obj.user.email if obj.user_id else None
+
+
+class CommandDetailSerializer(CommandSerializer):
+    """Detail adds where a waiting command stands and the limit that holds it."""
+
+    queue_position = serializers.SerializerMethodField()
+    held_by = serializers.SerializerMethodField()
+
+    class Meta(CommandSerializer.Meta):
+        fields = [*CommandSerializer.Meta.fields, "queue_position", "held_by"]
+        read_only_fields = fields
+
+    def get_queue_position(self, obj) -> int | None:
+        from jobs.lifecycle import queue_position
+
+        return queue_position(obj)
+
+    def get_held_by(self, obj) -> dict | None:
+        if not obj.throttled:
+            return None
+        return {"limit": "max_concurrency", "max_concurrency": obj.account.max_concurrency,
+                "active": Command.objects.filter(account_id=obj.account_id)
+                .holding_slot().count()}
+
+
+class RuntimeEnvSerializer(serializers.Serializer):
+    env_vars = serializers.DictField(child=serializers.CharField(allow_blank=True,
+                                                                max_length=32768),
+                                     required=False)
+    working_dir = serializers.CharField(required=False, max_length=1000)
+
+    def validate_env_vars(self, value):
+        bad = [name for name in value if not ENV_NAME_RE.match(name)]
+        if bad:
+            raise serializers.ValidationError(f"Invalid variable name(s): {', '.join(bad)}.")
+        reserved = [name for name in value if name.startswith("JOBPORTAL_")]
+        if reserved:
+            raise serializers.ValidationError(
+                f"JOBPORTAL_* variables are set by the portal: {', '.join(reserved)}.")
+        return value
+
+    def validate_working_dir(self, value):
+        from pathlib import Path
+
+        allowed = [Path(p).resolve() for p in settings.JOBPORTAL["ALLOWED_WORKING_DIRS"]]
+        path = Path(value)
+        if not path.is_absolute() or not any(
+            path.resolve().is_relative_to(root) for root in allowed
+        ):
+            raise serializers.ValidationError(
+                "working_dir must be an absolute path inside an allowed directory "
+                "(JOBPORTAL_ALLOWED_WORKING_DIRS); by default every command gets a fresh one.")
+        if not path.is_dir():
+            raise serializers.ValidationError("working_dir does not exist on the server.")
+        return str(path.resolve())
+
+
+class SubmitSerializer(serializers.Serializer):
+    """What a client may send to submit a command; the type decides what is required."""
+
+    command_type = serializers.ChoiceField(choices=CommandType.choices)
+    script = serializers.CharField(required=False, allow_blank=False, max_length=1_000_000,
+                                   trim_whitespace=False)
+    query = serializers.CharField(required=False, allow_blank=False, max_length=1_000_000,
+                                  trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    label = serializers.CharField(required=False, max_length=100)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                 max_length=50)
+    timeout = serializers.IntegerField(required=False, min_value=1)
+    runtime_env = RuntimeEnvSerializer(required=False)
+    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True,
+                                                                 max_length=10000),
+                                     required=False)
+    macros = serializers.JSONField(required=False)
+    submission_id = serializers.CharField(required=False, max_length=128)
+
+    def validate_label(self, value):
+        if not NAME_RE.match(value):
+            raise serializers.ValidationError("Letters, digits, '_', '.' and '-' only.")
+        return value
+
+    def validate_submission_id(self, value):
+        if not SUBMISSION_ID_RE.match(value):
+            raise serializers.ValidationError("Letters, digits, '_', '.', ':' and '-' only.")
+        return value
+
+    def validate_timeout(self, value):
+        ceiling = settings.JOBPORTAL["MAX_TIMEOUT_SECONDS"]
+        if value > ceiling:
+            raise serializers.ValidationError(f"At most {ceiling} seconds.")
+        return value
+
+    def validate_macros(self, value):
+        """Qubole sends ``[{"name": "value"}, …]``; a plain object is accepted too."""
+        if isinstance(value, list):
+            merged = {}
+            for item in value:
+                if not isinstance(item, dict):
+                    raise serializers.ValidationError("A list of {name: value} objects.")
+                merged.update(item)
+            value = merged
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str | int | float | bool) for v in value.values()
+        ):
+            raise serializers.ValidationError("An object of names to scalar values.")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def validate(self, attrs):
+        kind = attrs["command_type"]
+        body_field = "query" if kind == CommandType.SQL else "script"
+        other = "script" if body_field == "query" else "query"
+        if not attrs.get(body_field):
+            raise serializers.ValidationError({body_field: f"Required for {kind} commands."})
+        if attrs.get(other):
+            raise serializers.ValidationError({other: f"Not used by {kind} commands."})
+        if kind == CommandType.SQL and attrs.get("runtime_env"):
+            raise serializers.ValidationError({"runtime_env": "Only for shell commands."})
+        macros = attrs.get("macros") or {}
+        if macros:
+            text = attrs[body_field]
+            used = {name: macros[name] for name in MACRO_RE.findall(text) if name in macros}
+            attrs[body_field] = MACRO_RE.sub(
+                lambda m: used.get(m.group(1), m.group(0)), text)
+            attrs["resolved_macros"] = used
+        return attrs
+
+
+class LogPageSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField()
+    data = serializers.CharField()
+    more = serializers.BooleanField()
+    size = serializers.IntegerField()
+    stream = serializers.CharField()

@@ -1,0 +1,181 @@
+"""Portal REST API for commands: thin views over jobs.lifecycle and accounts.policy."""
+
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from accounts import audit, policy
+from accounts.authentication import membership_of
+from accounts.permissions import PolicyPermission
+from jobportal.problems import Conflict
+from jobs import lifecycle
+from jobs.api.events import EventStreamRenderer, event_stream
+from jobs.api.filters import CommandFilter
+from jobs.api.serializers import (
+    CommandDetailSerializer,
+    CommandSerializer,
+    LogPageSerializer,
+    SubmitSerializer,
+)
+from jobs.logs import read_log
+from jobs.models import Command, Source
+
+MAX_LOG_PAGE = 1024 * 1024
+
+
+class CommandPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Submit commands and follow them: status, progress, logs, cancel, re-run."""
+
+    permission_classes = [PolicyPermission]
+    policy_resource = "commands"
+    policy_actions = {"create": "submit", "cancel": "cancel", "rerun": "rerun"}
+    serializer_class = CommandSerializer
+    filterset_class = CommandFilter
+    pagination_class = CommandPagination
+
+    def get_queryset(self):
+        return Command.objects.visible_to(membership_of(self.request)).select_related(
+            "user", "account"
+        )
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return CommandDetailSerializer
+        if self.action == "create":
+            return SubmitSerializer
+        return CommandSerializer
+
+    @extend_schema(request=SubmitSerializer, responses={201: CommandDetailSerializer,
+                                                        200: CommandDetailSerializer})
+    def create(self, request):
+        """Submit a command. A repeated ``submission_id`` answers the existing command (200)
+        when the definition is the same, 409 when it differs; it never runs twice."""
+        member = membership_of(request)
+        serializer = SubmitSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not policy.can(member, "submit", "commands", command_type=data["command_type"]):
+            raise exceptions.PermissionDenied(
+                f"Your role may not submit {data['command_type']} commands.")
+        existing = self._existing(member, data)
+        if existing is not None:
+            return existing
+        try:
+            command = submit(member, data, Source.API)
+        except IntegrityError:  # the same submission_id raced in; answer like a repeat
+            return self._existing(member, data)
+        audit.record("commands.submit", member=member, obj=command, request=request)
+        return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
+
+    def _existing(self, member, data):
+        if "submission_id" not in data:
+            return None
+        command = Command.objects.filter(
+            account_id=member.account_id, submission_id=data["submission_id"]
+        ).first()
+        if command is None:
+            return None
+        same = (command.command_type == data["command_type"]
+                and command.body == data.get("script", data.get("query")))
+        if not same:
+            raise Conflict(f"submission_id {data['submission_id']!r} is already used by "
+                           f"command {command.pk} with a different definition.")
+        return Response(CommandDetailSerializer(command).data, status=status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses=CommandDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel: at once if waiting or queued; a running command is stopped by its worker."""
+        command = self.get_object()
+        try:
+            command = lifecycle.cancel(command)
+        except lifecycle.IllegalTransition as exc:
+            raise Conflict(str(exc)) from exc
+        audit.record("commands.cancel", member=membership_of(request), obj=command,
+                     request=request)
+        return Response(CommandDetailSerializer(command).data)
+
+    @extend_schema(request=None, responses={201: CommandDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, pk=None):
+        """Submit the same definition again as a new command."""
+        original = self.get_object()
+        member = membership_of(request)
+        if not policy.can(member, "submit", "commands", command_type=original.command_type):
+            raise exceptions.PermissionDenied(
+                f"Your role may not submit {original.command_type} commands.")
+        command = lifecycle.rerun(original, request.user)
+        audit.record("commands.rerun", member=member, obj=command, request=request,
+                     rerun_of=original.pk)
+        return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset", int, description="Byte offset to start at (default 0)."),
+            OpenApiParameter("limit", int, description=f"Bytes at most (≤ {MAX_LOG_PAGE})."),
+            OpenApiParameter("stream", str, enum=["all", "stdout", "stderr"]),
+        ],
+        responses=LogPageSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def logs(self, request, pk=None):
+        """Read the log by byte offset; ``more`` is true while more may come."""
+        command = self.get_object()
+        offset = _int_param(request, "offset", 0, 0)
+        limit = min(_int_param(request, "limit", 65536, 1), MAX_LOG_PAGE)
+        stream = request.query_params.get("stream", "all")
+        if stream not in ("all", "stdout", "stderr"):
+            raise exceptions.ValidationError({"stream": "One of all, stdout, stderr."})
+        page = read_log(command.pk, offset, limit, None if stream == "all" else stream)
+        size = command.log_size if stream == "all" else None
+        more = not command.is_terminal or (size is not None and page.next_offset < size) or (
+            size is None and len(page.data) == limit)
+        return Response({
+            "offset": page.offset, "next_offset": page.next_offset,
+            "data": page.data.decode("utf-8", errors="replace"), "more": more,
+            "size": command.log_size, "stream": stream,
+        })
+
+    @extend_schema(responses={(200, "text/event-stream"): str})
+    @action(detail=True, methods=["get"], renderer_classes=[EventStreamRenderer])
+    def events(self, request, pk=None):
+        """Server-sent events: ``status`` and ``log`` events until the command ends.
+        Reconnect with ``Last-Event-ID`` (a log offset) to resume."""
+        command = self.get_object()
+        start = request.headers.get("Last-Event-ID") or request.query_params.get("offset") or 0
+        try:
+            start = max(0, int(start))
+        except ValueError as exc:
+            raise exceptions.ValidationError({"offset": "A whole number."}) from exc
+        return event_stream(command.pk, start)
+
+
+def submit(member, data, source):
+    """Submit validated data as ``member``: one transaction, no half-written row."""
+    fields = {k: v for k, v in data.items() if v is not None}
+    with transaction.atomic():
+        return lifecycle.submit(account=member.account, user=member.user, source=source,
+                                **fields)
+
+
+def _int_param(request, name, default, minimum):
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise exceptions.ValidationError({name: "A whole number."}) from exc
+    if value < minimum:
+        raise exceptions.ValidationError({name: f"At least {minimum}."})
+    return value

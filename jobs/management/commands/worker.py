@@ -1,0 +1,69 @@
+"""worker: run commands from the chosen queues (see docs/scale-out.md)."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from jobportal.procs import die_with_parent
+from jobs.supervisor import new_worker_id
+from jobs.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Run a worker that executes commands from the chosen queues (labels)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--queues", default="*",
+                            help="Comma-separated labels to serve, or * for all (default).")
+        parser.add_argument("--concurrency", type=int, default=1,
+                            help="Commands run at once (one process each).")
+        parser.add_argument("--once", action="store_true",
+                            help="Run what is ready, then exit.")
+        parser.add_argument("--max-jobs", type=int, default=None)
+        parser.add_argument("--interval", type=float,
+                            default=settings.JOBPORTAL["WORKER_POLL_SECONDS"],
+                            help="Seconds between polls when idle.")
+        parser.add_argument("--worker-id", default=None)
+
+    def handle(self, queues, concurrency, once, max_jobs, interval, worker_id, **options):
+        if settings.TASK_ENGINE == "celery":
+            from jobs.celery_worker import run_celery_worker
+
+            sys.exit(run_celery_worker(queues, concurrency))
+        if concurrency > 1:
+            sys.exit(self.run_pool(queues, concurrency, once, max_jobs, interval))
+        worker = Worker(queues=queues.split(","), interval=interval, max_jobs=max_jobs,
+                        once=once, worker_id=worker_id,
+                        reap_every=settings.JOBPORTAL["REAP_SECONDS"])
+        worker.install_signal_handlers()
+        worker.run()
+
+    def run_pool(self, queues, concurrency, once, max_jobs, interval):
+        """One process per slot; signals are passed on, so each finishes or stops its command."""
+        base = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker", "--queues",
+                queues, "--interval", str(interval)]
+        if once:
+            base.append("--once")
+        if max_jobs:
+            base += ["--max-jobs", str(max_jobs)]
+        # Own sessions: a terminal's Ctrl-C reaches only us, and we pass on exactly one signal.
+        children = [
+            subprocess.Popen([*base, "--worker-id", f"{new_worker_id()}-{i}"],
+                             start_new_session=True, preexec_fn=die_with_parent)
+            for i in range(concurrency)
+        ]
+
+        def forward(signum, frame):
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        while any(child.poll() is None for child in children):
+            time.sleep(0.2)
+        return max(child.returncode for child in children)

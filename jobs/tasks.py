@@ -1,0 +1,11 @@
+"""The only task the engine carries: "run command N". Everything else lives on the Command row."""
+
+from django.tasks import task
+
+from jobs import supervisor
+
+
+@task()
+def run_command(command_id: int) -> str:
+    """Run command ``command_id`` on this worker (a no-op if it is no longer queued)."""
+    return str(supervisor.run_command(command_id))

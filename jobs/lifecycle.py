@@ -75,7 +75,8 @@ def admit(account_id):
     waiting are marked ``throttled``. Returns the admitted ids; they are enqueued on commit.
     """
     now = timezone.now()
-    with transaction.atomic():
+    # Usually called inside a caller's transaction; a savepoint would buy nothing here.
+    with transaction.atomic(savepoint=False):
         limit = (
             Account.objects.select_for_update().values_list("max_concurrency", flat=True)
             .get(pk=account_id)

@@ -254,6 +254,9 @@ class ApiToken(models.Model):
         """Record use, at most once a minute, so reads do not turn into writes."""
         now = timezone.now()
         stale = now - timezone.timedelta(seconds=every_seconds)
+        if self.last_used_at is not None and self.last_used_at >= stale:
+            return
+        # Conditional, so many processes seeing the same stale value write once.
         ApiToken.objects.filter(pk=self.pk).filter(
             models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=stale)
         ).update(last_used_at=now)
@@ -284,3 +287,20 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class RateCounter(models.Model):
+    """Requests of one account in one fixed window (see :mod:`accounts.throttling`)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    window_number = models.BigIntegerField(help_text="Epoch seconds // window length.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The upsert's conflict target: one row per account and window.
+            models.UniqueConstraint(fields=["account", "window_number"], name="ratecounter_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id}@{self.window_number}: {self.count}"

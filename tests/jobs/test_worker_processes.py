@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -158,7 +159,7 @@ def test_a_second_signal_stops_the_command_now_and_records_it(member, start_work
     running = wait_for(lambda: (c := command(pk)).pid and c, message="running")
     worker.send_signal(signal.SIGTERM)
     # Two signals sent at once merge into one in the kernel: wait until the first is handled.
-    wait_for(lambda: b"finishing the running command" in open(worker.log_path, "rb").read(),
+    wait_for(lambda: "finishing the running command" in Path(worker.log_path).read_text(),
              message="first signal handled")
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=30)

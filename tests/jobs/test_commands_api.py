@@ -1,0 +1,283 @@
+"""The portal commands API: contract, access for all four actors, validation, paging, logs."""
+
+import pytest
+
+from accounts.models import Policy, Role
+from jobs import lifecycle
+from jobs.lifecycle import WorkerIdentity
+from jobs.logs import LogWriter
+from jobs.models import Command, Status
+from tests.conftest import make_member
+from tests.jobs.factories import submit_shell
+
+CONTRACT_FIELDS = {"id", "submission_id", "command_type", "status", "throttled", "progress",
+                   "exit_code", "error_type", "error_message", "created_at", "started_at",
+                   "finished_at"}
+
+
+def post(actor, **payload):
+    return actor.client.post("/api/v1/commands/", payload, format="json")
+
+
+def test_submit_answers_201_with_the_command(member):
+    response = post(member, command_type="shell", script="echo hi", name="greet",
+                    label="default", tags=["a"], timeout=60, metadata={"team": "ml"},
+                    runtime_env={"env_vars": {"X": "1"}}, submission_id="job-1")
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) >= CONTRACT_FIELDS
+    assert (body["status"], body["submission_id"], body["user"]) == (
+        "queued", "job-1", "member@acme.test")
+    assert body["metadata"] == {"team": "ml"} and body["timeout"] == 60
+
+
+def test_submit_uses_the_accounts_default_timeout(member):
+    assert post(member, command_type="shell", script="true").json()["timeout"] == 3600
+
+
+def test_the_same_submission_id_never_runs_twice(member):
+    first = post(member, command_type="shell", script="echo 1", submission_id="same")
+    again = post(member, command_type="shell", script="echo 1", submission_id="same")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    different = post(member, command_type="shell", script="echo 2", submission_id="same")
+    assert different.status_code == 409
+    assert different["Content-Type"] == "application/problem+json"
+    assert Command.objects.filter(submission_id="same").count() == 1
+
+
+def test_submission_ids_are_per_account(member, outsider):
+    assert post(member, command_type="shell", script="true", submission_id="x").status_code == 201
+    assert post(outsider, command_type="shell", script="true",
+                submission_id="x").status_code == 201
+
+
+def test_macros_resolve_into_the_script(member):
+    body = post(member, command_type="shell", script="echo $day$ $other$",
+                macros=[{"day": "2026-11-23"}]).json()
+    assert body["script"] == "echo 2026-11-23 $other$"
+    assert body["resolved_macros"] == {"day": "2026-11-23"}
+
+
+BAD_SUBMITS = [
+    ({"script": "true"}, "command_type"),
+    ({"command_type": "cobol", "script": "x"}, "command_type"),
+    ({"command_type": "shell"}, "script"),
+    ({"command_type": "shell", "script": ""}, "script"),
+    ({"command_type": "shell", "script": "true", "query": "select 1"}, "query"),
+    ({"command_type": "shell", "script": "true", "timeout": 0}, "timeout"),
+    ({"command_type": "shell", "script": "true", "timeout": 10**9}, "timeout"),
+    ({"command_type": "shell", "script": "true", "label": "no spaces"}, "label"),
+    ({"command_type": "shell", "script": "true", "tags": "x"}, "tags"),
+    ({"command_type": "shell", "script": "true", "metadata": {"a": {"b": 1}}}, "metadata"),
+    ({"command_type": "shell", "script": "true", "submission_id": "a b"}, "submission_id"),
+    ({"command_type": "shell", "script": "true",
+      "runtime_env": {"env_vars": {"1BAD": "x"}}}, "runtime_env"),
+    ({"command_type": "shell", "script": "true",
+      "runtime_env": {"env_vars": {"JOBPORTAL_RUN": "x"}}}, "runtime_env"),
+    ({"command_type": "shell", "script": "true",
+      "runtime_env": {"working_dir": "/etc"}}, "runtime_env"),
+    ({"command_type": "shell", "script": "true", "macros": "nope"}, "macros"),
+]
+
+
+@pytest.mark.parametrize(("payload", "field"), BAD_SUBMITS)
+def test_bad_submissions_are_400_naming_the_field_and_write_nothing(member, payload, field):
+    response = member.client.post("/api/v1/commands/", payload, format="json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in response.json()["errors"]
+    assert Command.objects.count() == 0
+
+
+def test_a_role_denied_shell_gets_403_and_nothing_is_written(account):
+    role = Role.objects.create(account=account, name="sql-only")
+    Policy.objects.create(role=role, resource="commands", actions=["read", "submit"])
+    Policy.objects.create(role=role, resource="commands", actions=["submit"], access="deny",
+                          conditions={"command_types": ["shell"]})
+    analyst = make_member(account, "analyst@acme.test", roles=[role])
+    response = post(analyst, command_type="shell", script="rm -rf /")
+    assert response.status_code == 403
+    assert "shell" in response.json()["detail"]
+    assert Command.objects.count() == 0
+
+
+# --- access: every endpoint against admin, member, reader, outsider ----------------------
+
+
+@pytest.fixture
+def acme_command(admin):
+    return submit_shell(admin, "echo acme")
+
+
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 201), ("member", 201), ("reader", 403), ("outsider", 201)])
+def test_access_submit(actors, who, status):
+    assert post(actors[who], command_type="shell", script="true").status_code == status
+
+
+@pytest.mark.parametrize(("who", "count"), [
+    ("admin", 1), ("member", 1), ("reader", 1), ("outsider", 0)])
+def test_access_list(actors, acme_command, who, count):
+    response = actors[who].client.get("/api/v1/commands/")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == count
+
+
+@pytest.mark.parametrize("path", ["", "logs/", "events/"])
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 200), ("member", 200), ("reader", 200), ("outsider", 404)])
+def test_access_read_endpoints(actors, acme_command, path, who, status):
+    lifecycle.cancel(acme_command)  # finished, so the event stream ends at once
+    url = f"/api/v1/commands/{acme_command.pk}/{path}"
+    assert actors[who].client.get(url).status_code == status
+
+
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 200), ("member", 403), ("reader", 403), ("outsider", 404)])
+def test_access_cancel_of_someone_elses_command(actors, acme_command, who, status):
+    response = actors[who].client.post(f"/api/v1/commands/{acme_command.pk}/cancel/")
+    assert response.status_code == status
+    expected = Status.CANCELLED if status == 200 else Status.QUEUED
+    assert Command.objects.get(pk=acme_command.pk).status == expected
+
+
+def test_a_member_cancels_their_own_command(member):
+    own = submit_shell(member)
+    assert member.client.post(f"/api/v1/commands/{own.pk}/cancel/").json()["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 201), ("member", 403), ("reader", 403), ("outsider", 404)])
+def test_access_rerun_of_someone_elses_command(actors, acme_command, who, status):
+    response = actors[who].client.post(f"/api/v1/commands/{acme_command.pk}/rerun/")
+    assert response.status_code == status
+
+
+def test_cancel_of_a_finished_command_is_a_409_problem(member):
+    command = submit_shell(member)
+    lifecycle.cancel(command)
+    response = member.client.post(f"/api/v1/commands/{command.pk}/cancel/")
+    assert response.status_code == 409
+    assert "cancelled" in response.json()["detail"]
+
+
+# --- listing -------------------------------------------------------------------------------
+
+
+def test_filters_by_status_type_label_user_tag_and_search(admin, member):
+    a = submit_shell(admin, name="nightly etl", label="etl", tags=["prod"])
+    b = submit_shell(member, name="adhoc")
+    c = submit_shell(member)
+    lifecycle.cancel(c)
+
+    def ids(**params):
+        return {row["id"] for row in admin.client.get("/api/v1/commands/", params).json()[
+            "results"]}
+
+    assert ids(status="cancelled") == {c.pk}
+    assert ids(status=["queued", "cancelled"]) == {a.pk, b.pk, c.pk}
+    assert ids(active="true") == {a.pk, b.pk}
+    assert ids(label="etl") == {a.pk}
+    assert ids(user="MEMBER@acme.test") == {b.pk, c.pk}
+    assert ids(tag="prod") == {a.pk}
+    assert ids(search="etl") == {a.pk}
+    assert ids(search=b.submission_id) == {b.pk}
+    assert ids(command_type="sql") == set()
+    assert ids(created_after="2000-01-01T00:00:00Z") == {a.pk, b.pk, c.pk}
+    assert ids(created_before="2000-01-01T00:00:00Z") == set()
+
+
+def test_a_bad_filter_value_is_a_400_naming_it(admin):
+    response = admin.client.get("/api/v1/commands/", {"status": "sleeping"})
+    assert response.status_code == 400
+    assert "status" in response.json()["errors"]
+
+
+def test_cursor_pagination_walks_newest_first_without_gaps(admin):
+    made = [submit_shell(admin).pk for _ in range(7)]
+    seen, url = [], "/api/v1/commands/?page_size=3"
+    while url:
+        page = admin.client.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert seen == sorted(made, reverse=True)
+
+
+def test_list_and_detail_take_a_fixed_number_of_queries(admin, django_assert_num_queries):
+    for _ in range(10):
+        submit_shell(admin)
+    # token, its last use (first request only), policies, rate count, one page with users
+    with django_assert_num_queries(5):
+        assert len(admin.client.get("/api/v1/commands/").json()["results"]) == 10
+    last = Command.objects.order_by("-id").first()
+    # token, policies, rate count, the command, its queue position, slots held
+    with django_assert_num_queries(6):
+        assert admin.client.get(f"/api/v1/commands/{last.pk}/").json()["queue_position"] == 8
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+def write_log(command, *pieces):
+    writer = LogWriter(command.pk, 10**6)
+    for stream, data in pieces:
+        writer.append(stream, data)
+        writer.flush()
+    Command.objects.filter(pk=command.pk).update(log_size=writer.size)
+    return writer
+
+
+def running_command(actor):
+    command = submit_shell(actor)
+    return lifecycle.claim(command.pk, WorkerIdentity("w", "n", "h", None))
+
+
+def test_logs_are_read_by_byte_offset_with_next_offset_and_more(member):
+    command = running_command(member)
+    write_log(command, ("stdout", b"hello "), ("stderr", b"warn\n"), ("stdout", b"world\n"))
+    url = f"/api/v1/commands/{command.pk}/logs/"
+    first = member.client.get(url, {"offset": 0, "limit": 8}).json()
+    assert first == {"offset": 0, "next_offset": 8, "data": "hello wa", "more": True,
+                     "size": 17, "stream": "all"}
+    rest = member.client.get(url, {"offset": 8}).json()
+    assert (rest["data"], rest["next_offset"]) == ("rn\nworld\n", 17)
+    assert rest["more"] is True  # still running: more may come
+    stdout = member.client.get(url, {"stream": "stdout", "offset": 3}).json()
+    assert stdout["data"] == "lo world\n"
+    lifecycle.finish(command, Status.DONE)
+    assert member.client.get(url, {"offset": 17}).json()["more"] is False
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"offset": "-1"}, "offset"), ({"offset": "x"}, "offset"), ({"limit": "0"}, "limit"),
+    ({"stream": "both"}, "stream")])
+def test_bad_log_parameters_are_400(member, params, field):
+    command = submit_shell(member)
+    response = member.client.get(f"/api/v1/commands/{command.pk}/logs/", params)
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+def test_event_stream_sends_status_log_and_end(member):
+    command = running_command(member)
+    write_log(command, ("stdout", b"line 1\n"))
+    lifecycle.finish(command, Status.DONE, exit_code=0)
+    response = member.client.get(f"/api/v1/commands/{command.pk}/events/")
+    assert response["Content-Type"] == "text/event-stream"
+    text = b"".join(response.streaming_content).decode()
+    events = [block.splitlines() for block in text.strip().split("\n\n")]
+    assert [e[0] for e in events] == ["event: status", "event: log", "event: end"]
+    assert '"status": "done"' in events[0][1]
+    assert events[1][1] == "id: 7"
+    assert '"data": "line 1\\n"' in events[1][2]
+
+
+def test_event_stream_resumes_from_last_event_id(member):
+    command = running_command(member)
+    write_log(command, ("stdout", b"old\n"), ("stdout", b"new\n"))
+    lifecycle.finish(command, Status.DONE)
+    response = member.client.get(f"/api/v1/commands/{command.pk}/events/",
+                                 HTTP_LAST_EVENT_ID="4")
+    text = b"".join(response.streaming_content).decode()
+    assert '"data": "new\\n"' in text and "old" not in text

@@ -1,0 +1,370 @@
+"""Operator admin: the job history of every account, built to stay fast at millions of rows.
+
+What keeps it fast: no full-table COUNT (an estimate or a capped count, see
+:class:`EstimatedCountPaginator`), no facet counts, searches that hit indexes (only a name
+search scans), a label filter fed by recent rows instead of ``SELECT DISTINCT`` over the
+table, and a date hierarchy that probes the ``created_at`` index instead of scanning it.
+Commands are never edited here: the detail page is read-only and the two actions, cancel and
+re-run, go through :mod:`jobs.lifecycle` like every other surface.
+"""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Max, Min, Q
+from django.db.models.functions import Length
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
+
+from accounts import audit
+from accounts.models import User
+from jobs import lifecycle
+from jobs.logs import tail
+from jobs.models import Command, CommandQuerySet, LogChunk, Status
+
+LOG_TAIL_BYTES = 16 * 1024
+MAX_ACTION_ROWS = 1000  # per action run: a "select all" over millions must not run for hours
+MAX_PK = 2**63 - 1
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator whose ``count`` never scans a large table.
+
+    Unfiltered lists on PostgreSQL use the planner's row estimate (``pg_class.reltuples``,
+    kept fresh by autovacuum) once it is above ``COUNT_CAP``; everything else counts at most
+    ``COUNT_CAP`` rows, so a filtered list pages through its first ``COUNT_CAP`` matches.
+    """
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self):
+        estimate = self._estimate()
+        if estimate is not None and estimate > self.COUNT_CAP:
+            return estimate
+        # COUNT over a LIMITed subquery: the cost is bounded by the cap, not by the table.
+        return min(self.object_list.order_by()[: self.COUNT_CAP + 1].count(), self.COUNT_CAP)
+
+    def _estimate(self):
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql" or queryset.query.where:
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
+                [connection.ops.quote_name(queryset.model._meta.db_table)],
+            )
+            row = cursor.fetchone()
+        # -1 means never analysed; then the capped count is the honest answer.
+        return int(row[0]) if row and row[0] > 0 else None
+
+
+def _truncate(moment, kind):
+    moment = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if kind in ("year", "month"):
+        moment = moment.replace(day=1)
+    if kind == "year":
+        moment = moment.replace(month=1)
+    return moment
+
+
+def _next_bucket(start, kind):
+    if kind == "year":
+        return start.replace(year=start.year + 1)
+    if kind == "month":
+        year, month = divmod(start.month, 12)
+        return start.replace(year=start.year + year, month=month + 1)
+    return start + timedelta(days=1)  # wall-clock arithmetic: the next local midnight
+
+
+class AdminCommandQuerySet(CommandQuerySet):
+    """The admin's queryset: its ``datetimes`` serves the date hierarchy without a scan."""
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        """The non-empty year/month/day buckets, found by a loose index scan.
+
+        Django's version is ``SELECT DISTINCT date_trunc(...)`` over every matching row. Here
+        one MIN/MAX bounds the range (and ends at once when nothing matches); then each bucket
+        costs one ``ORDER BY created_at LIMIT 1`` probe from the end of the previous bucket,
+        so the cost is the number of buckets shown (at most 31), not the number of rows.
+        """
+        if kind not in ("year", "month", "day"):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        tz = tzinfo or timezone.get_current_timezone()
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if bounds["first"] is None:
+            return []
+        probe = self.filter(**{f"{field_name}__lte": bounds["last"]}).order_by(
+            field_name).values_list(field_name, flat=True)
+        buckets, first = [], bounds["first"]
+        while first is not None:
+            start = _truncate(first.astimezone(tz), kind)
+            buckets.append(start)
+            cursor = _next_bucket(start, kind)
+            first = probe.filter(**{f"{field_name}__gte": cursor}).first()
+        return buckets if order == "ASC" else buckets[::-1]
+
+
+def _unquote(text):
+    if len(text) > 1 and text[0] in "\"'" and text[0] == text[-1]:
+        return unescape_string_literal(text)
+    return text
+
+
+def search_q(term):
+    """The condition for one search term (terms are ANDed). See docs/operations.md.
+
+    ``123`` / ``#123`` / ``id:123`` the id; ``sub:X`` the submission id; ``a@b`` or
+    ``user:a@b`` the submitter's email; ``label:X`` the label; ``name:X`` a name substring
+    (``name:"two words"``). Anything else: submission id or label exactly, or name containing
+    it. Only the name match is a ``LIKE '%…%'``; the rest are equality lookups an index can
+    serve.
+    """
+    key, sep, value = term.partition(":")
+    key, value = key.lower(), _unquote(value)
+    if sep and value and key in ("id", "sub", "submission", "user", "label", "name"):
+        if key == "id":
+            return _id_q(value)
+        if key == "user":
+            return _user_q(value)
+        if key == "label":
+            return Q(label=value)
+        if key == "name":
+            return Q(name__icontains=value)
+        return Q(submission_id=value)
+    if term.lstrip("#").isdigit():
+        return _id_q(term)
+    if "@" in term:
+        return _user_q(term)
+    return Q(submission_id=term) | Q(label=term) | Q(name__icontains=term)
+
+
+def _user_q(email):
+    """Commands of the user with this email (stored lowercased, so an exact match).
+
+    The user's id is looked up first: ``user_id = 42`` lets the planner use the column's
+    statistics and index, where a join on email leaves it guessing and it may walk the whole
+    ``created_at`` or primary-key index looking for a match.
+    """
+    ids = list(User.objects.filter(email=email.lower()).values_list("pk", flat=True))
+    return Q(user_id__in=ids)
+
+
+def _id_q(value):
+    value = value.lstrip("#")
+    if not value.isdigit() or int(value) > MAX_PK:
+        return Q(pk__in=[])
+    return Q(pk=int(value))
+
+
+class LabelFilter(admin.SimpleListFilter):
+    """Filter by label (worker queue), offering the labels of the most recent commands.
+
+    ``SELECT DISTINCT label`` would read the whole table; queue names are few and reused, so
+    the newest ``RECENT`` rows (a backward walk of the primary key) find them. Any label can
+    still be filtered with ``?label=NAME`` or searched with ``label:NAME``.
+    """
+
+    title = "label"
+    parameter_name = "label"
+    RECENT = 1000
+
+    def lookups(self, request, model_admin):
+        labels = set(
+            Command.objects.order_by("-id").values_list("label", flat=True)[: self.RECENT]
+        )
+        if self.value():
+            labels.add(self.value())
+        return [(label, label) for label in sorted(labels)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(label=self.value())
+        return queryset
+
+
+@admin.register(Command)
+class CommandAdmin(admin.ModelAdmin):
+    list_display = ["id", "submission_id", "account", "user", "command_type", "status_display",
+                    "throttled", "label", "progress_display", "created_at", "duration",
+                    "worker"]
+    list_filter = ["status", "command_type", "account", LabelFilter]
+    list_select_related = ["account", "user"]
+    # Sorting by a joined or unindexed column would sort millions of rows per page view.
+    sortable_by = ["id", "created_at"]
+    search_fields = ["=id", "=submission_id", "name", "=label", "=user__email"]
+    search_help_text = ("Id (123), submission id (sub:ID), user email, label:NAME, "
+                        "name:TEXT; other words match submission id, label or name.")
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    paginator = EstimatedCountPaginator
+    list_per_page = 100
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facets are one COUNT per choice
+    actions = ["cancel_commands", "rerun_commands"]
+    fieldsets = [
+        (None, {"fields": ["id", "submission_id", "account", "user", "source", "command_type",
+                           "name", "label", "tags", "rerun_of"]}),
+        ("What runs", {"fields": ["body", "macros", "resolved_macros", "runtime_env",
+                                  "metadata", "timeout"]}),
+        ("Outcome", {"fields": ["status", "throttled", "progress", "steps_ready",
+                                "steps_total", "exit_code", "error_type", "error"]}),
+        ("Log", {"fields": ["log_size", "log_truncated", "log_tail"]}),
+        ("Times", {"fields": ["created_at", "queued_at", "started_at", "finished_at",
+                              "updated_at", "heartbeat_at", "cancel_requested_at",
+                              "duration"]}),
+        ("Worker", {"fields": ["worker_id", "node_id", "hostname", "ip_address", "pid",
+                               "attempt"]}),
+    ]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return AdminCommandQuerySet(model=queryset.model, query=queryset.query,
+                                    using=queryset._db)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each term (quotes keep spaces) is one :func:`search_q` condition; all must hold."""
+        for bit in smart_split(search_term):
+            bit = _unquote(bit)
+            if bit:
+                queryset = queryset.filter(search_q(bit))
+        return queryset, False
+
+    def get_fieldsets(self, request, obj=None):
+        # Fields added to Command later show up too (read-only) instead of staying hidden.
+        listed = set(flatten_fieldsets(self.fieldsets))
+        others = [field.name for field in Command._meta.concrete_fields
+                  if field.name not in listed]
+        return self.fieldsets + ([("More", {"fields": others})] if others else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        return flatten_fieldsets(self.get_fieldsets(request, obj))
+
+    def has_add_permission(self, request):
+        return False  # commands are submitted through the API or the pages, never typed in
+
+    def has_change_permission(self, request, obj=None):
+        # Change rights only unlock the actions (checked with obj=None). An object's page is
+        # always view-only: saving a form would write back every field read moments ago and
+        # undo whatever the worker recorded in between.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # rows go by retention (manage.py prune), which never touches active ones
+
+    @admin.display(description="status")
+    def status_display(self, obj):
+        if obj.status == Status.RUNNING and obj.cancel_requested_at:
+            return "running (cancel requested)"
+        return obj.get_status_display()
+
+    @admin.display(description="progress")
+    def progress_display(self, obj):
+        if obj.steps_total:
+            return f"{obj.steps_ready or 0}/{obj.steps_total}"
+        return f"{obj.progress}%"
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        if obj.started_at is None:
+            return "-"
+        seconds = int(((obj.finished_at or timezone.now()) - obj.started_at).total_seconds())
+        hours, rest = divmod(max(seconds, 0), 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+    @admin.display(description="worker")
+    def worker(self, obj):
+        return f"{obj.hostname} ({obj.pid})" if obj.hostname and obj.pid else obj.hostname
+
+    @admin.display(description="script / query")
+    def body(self, obj):
+        return format_html("<pre>{}</pre>", obj.body)
+
+    @admin.display(description="error")
+    def error(self, obj):
+        if not obj.error_message:
+            return "-"
+        return format_html("<pre>{}</pre>", obj.error_message)
+
+    @admin.display(description="log tail")
+    def log_tail(self, obj):
+        """The last bytes of the interleaved log, HTML-escaped (the output is untrusted)."""
+        # log_size lags behind a running command by up to a heartbeat; the last chunk's end
+        # is the real size.
+        last = (
+            LogChunk.objects.filter(command_id=obj.pk).order_by("-offset")
+            .values_list("offset", Length("data")).first()
+        )
+        size = max(obj.log_size, sum(last) if last else 0)
+        if not size:
+            return "(no output)"
+        shown = min(size, LOG_TAIL_BYTES)
+        note = f"last {shown} of {size} bytes" if shown < size else f"{size} bytes"
+        if obj.log_truncated:
+            note += "; output past the size limit was dropped"
+        return format_html(
+            "<p>{}. Whole log: <code>GET /api/v1/commands/{}/logs/</code></p><pre>{}</pre>",
+            note, obj.pk, tail(obj.pk, size, LOG_TAIL_BYTES),
+        )
+
+    def _acted_on(self, request, queryset):
+        """The selected commands, at most MAX_ACTION_ROWS of them (oldest first)."""
+        commands = list(queryset.order_by("id")[: MAX_ACTION_ROWS + 1])
+        if len(commands) > MAX_ACTION_ROWS:
+            self.message_user(
+                request, f"Only the first {MAX_ACTION_ROWS} selected commands were handled; "
+                "run the action again for the rest.", messages.WARNING)
+        return commands[:MAX_ACTION_ROWS]
+
+    @admin.action(description="Cancel selected commands", permissions=["change"])
+    def cancel_commands(self, request, queryset):
+        """Cancel through the lifecycle: waiting/queued end at once, running are asked to stop,
+        finished ones are reported as not cancellable."""
+        ended, stopping, finished = 0, 0, []
+        for command in self._acted_on(request, queryset):
+            account = command.account
+            try:
+                command = lifecycle.cancel(command)
+            except lifecycle.IllegalTransition:
+                finished.append(command.pk)
+                continue
+            if command.status == Status.CANCELLED:
+                ended += 1
+            else:
+                stopping += 1
+            audit.record("commands.cancel", actor=request.user, account=account, obj=command,
+                         request=request, via="admin")
+        if ended or stopping or not finished:
+            self.message_user(
+                request, f"Cancelled {ended} command(s); asked the workers of {stopping} "
+                "running command(s) to stop them.", messages.SUCCESS)
+        if finished:
+            self.message_user(
+                request, f"{len(finished)} command(s) already finished, not cancellable: "
+                + _id_list(finished), messages.WARNING)
+
+    @admin.action(description="Re-run selected commands", permissions=["change"])
+    def rerun_commands(self, request, queryset):
+        """Submit each selected command's definition again, as the operator."""
+        new_ids = []
+        for original in self._acted_on(request, queryset):
+            command = lifecycle.rerun(original, request.user)
+            audit.record("commands.rerun", actor=request.user, account=original.account,
+                         obj=command, request=request, via="admin", rerun_of=original.pk)
+            new_ids.append(command.pk)
+        self.message_user(request, f"Re-ran {len(new_ids)} command(s) as new commands "
+                          + _id_list(new_ids), messages.SUCCESS)
+
+
+def _id_list(ids, shown=20):
+    text = ", ".join(f"#{pk}" for pk in ids[:shown])
+    return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "") + "."
+
+
+from jobs import admin_data  # noqa: E402,F401

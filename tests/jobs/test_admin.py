@@ -1,0 +1,244 @@
+"""The operator job history in the Django admin: list, search, filters, detail, actions."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import AuditEvent, User
+from jobs.admin import AdminCommandQuerySet, EstimatedCountPaginator
+from jobs.models import Command, LogChunk, Status
+
+CHANGELIST = "/admin/jobs/command/"
+
+
+def change_url(command):
+    return f"/admin/jobs/command/{command.pk}/change/"
+
+
+def make(account, **fields):
+    fields = {"command_type": "shell", "script": "true", "timeout": 60, **fields}
+    return Command.objects.create(account=account, **fields)
+
+
+def listed(response):
+    """The ids the changelist shows, in order."""
+    assert response.status_code == 200
+    return [command.pk for command in response.context["cl"].result_list]
+
+
+@pytest.fixture
+def operator(db, client):
+    user = User.objects.create_superuser("ops@portal.test")
+    client.force_login(user)
+    return client
+
+
+def test_changelist_of_many_commands_costs_a_bounded_number_of_queries(
+    operator, account, other_account, member, django_assert_max_num_queries
+):
+    for i in range(30):
+        make(account, user=member.user, name=f"job {i}", label=f"queue-{i % 3}")
+        make(other_account, status=Status.DONE, started_at=timezone.now(),
+             finished_at=timezone.now(), hostname="node-1", pid=40 + i)
+    with django_assert_max_num_queries(15):
+        response = operator.get(CHANGELIST)
+    assert len(listed(response)) == 60
+    assert response.context["cl"].result_count == 60
+    assert "queue-2" in response.content.decode()
+
+
+def test_changelist_is_newest_first(operator, account):
+    first, second = make(account), make(account)
+    assert listed(operator.get(CHANGELIST)) == [second.pk, first.pk]
+
+
+def test_a_numeric_term_finds_that_id_only(operator, account):
+    target = make(account, name=f"x{make(account).pk}")  # a name holding another id
+    assert listed(operator.get(CHANGELIST, {"q": str(target.pk)})) == [target.pk]
+    assert listed(operator.get(CHANGELIST, {"q": f"#{target.pk}"})) == [target.pk]
+    assert listed(operator.get(CHANGELIST, {"q": "99999999999999999999999"})) == []
+
+
+def test_search_by_submission_id_is_exact(operator, account):
+    target = make(account, submission_id="raysubmit_abc")
+    make(account, submission_id="raysubmit_abcdef")
+    numeric = make(account, submission_id="424242")
+    assert listed(operator.get(CHANGELIST, {"q": "raysubmit_abc"})) == [target.pk]
+    assert listed(operator.get(CHANGELIST, {"q": "sub:424242"})) == [numeric.pk]
+
+
+def test_search_by_user_email_finds_their_commands(operator, account, member, reader):
+    mine = [make(account, user=member.user).pk for _ in range(2)]
+    make(account, user=reader.user)
+    found = listed(operator.get(CHANGELIST, {"q": "Member@Acme.test"}))
+    assert sorted(found) == sorted(mine)
+    assert sorted(listed(operator.get(CHANGELIST, {"q": "user:member@acme.test"}))) == mine
+
+
+def test_search_by_name_substring_label_and_combined_terms(operator, account, member):
+    nightly = make(account, name="nightly export", label="etl", user=member.user)
+    make(account, name="nightly cleanup", label="default")
+    assert listed(operator.get(CHANGELIST, {"q": "export"})) == [nightly.pk]
+    assert listed(operator.get(CHANGELIST, {"q": "label:etl"})) == [nightly.pk]
+    assert listed(operator.get(CHANGELIST, {"q": 'name:"nightly export"'})) == [nightly.pk]
+    assert listed(operator.get(CHANGELIST, {"q": "nightly member@acme.test"})) == [nightly.pk]
+
+
+def test_filters_by_status_type_account_and_label(operator, account, other_account):
+    waiting = make(account)
+    sql = make(account, command_type="sql", query="select 1", status=Status.DONE)
+    elsewhere = make(other_account, label="gpu")
+    assert listed(operator.get(CHANGELIST, {"status__exact": "waiting"})) == [
+        elsewhere.pk, waiting.pk]
+    assert listed(operator.get(CHANGELIST, {"command_type__exact": "sql"})) == [sql.pk]
+    assert listed(operator.get(CHANGELIST, {"account__id__exact": other_account.pk})) == [
+        elsewhere.pk]
+    response = operator.get(CHANGELIST, {"label": "gpu"})
+    assert listed(response) == [elsewhere.pk]
+    assert "?label=gpu" in response.content.decode()  # offered as a filter choice
+
+
+def test_date_hierarchy_drills_down_by_year(operator, account):
+    old, new = make(account), make(account)
+    Command.objects.filter(pk=old.pk).update(
+        created_at=datetime(2023, 5, 17, 12, tzinfo=UTC))
+    response = operator.get(CHANGELIST)
+    body = response.content.decode()
+    assert "created_at__year=2023" in body
+    assert f"created_at__year={timezone.now().year}" in body
+    assert listed(operator.get(CHANGELIST, {"created_at__year": 2023})) == [old.pk]
+    assert new.pk not in listed(operator.get(CHANGELIST, {"created_at__year": 2023}))
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_date_buckets_match_djangos_distinct_scan(account, kind, zone):
+    moments = [datetime(2023, 12, 31, 23, 30), datetime(2024, 1, 1, 0, 10),
+               datetime(2024, 1, 1, 9), datetime(2024, 3, 2, 8), datetime(2025, 7, 4, 5)]
+    for moment in moments:
+        Command.objects.filter(pk=make(account).pk).update(
+            created_at=moment.replace(tzinfo=UTC))
+    with timezone.override(ZoneInfo(zone)):  # buckets are local days, as the admin shows them
+        stock = list(Command.objects.datetimes("created_at", kind))
+        probed = AdminCommandQuerySet(Command).datetimes("created_at", kind)
+        descending = AdminCommandQuerySet(Command).datetimes("created_at", kind, "DESC")
+    assert probed == stock
+    assert descending == stock[::-1]
+
+
+def test_a_filtered_count_stops_at_the_cap(account, monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "COUNT_CAP", 10)
+    Command.objects.bulk_create(
+        Command(account=account, command_type="shell", script="true", timeout=60)
+        for _ in range(25))
+    filtered = Command.objects.filter(account=account).order_by("-id")
+    assert EstimatedCountPaginator(filtered, 5).count == 10
+    assert EstimatedCountPaginator(filtered.filter(pk__lt=0), 5).count == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_class estimate: PostgreSQL")
+def test_an_unfiltered_count_on_postgresql_is_the_planner_estimate(account, monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "COUNT_CAP", 10)
+    Command.objects.bulk_create(
+        Command(account=account, command_type="shell", script="true", timeout=60)
+        for _ in range(25))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_command")  # counts this transaction's own rows as live
+    assert EstimatedCountPaginator(Command.objects.order_by("-id"), 5).count == 25
+
+
+def test_detail_page_shows_the_escaped_log_tail_and_the_error(operator, account):
+    command = make(account, status=Status.ERROR, error_type="ExitCode",
+                   error_message="boom <b>bold</b>", exit_code=3)
+    out, err = b"hello <script>alert(1)</script>\n", b"bad & worse\n"
+    LogChunk.objects.create(command=command, seq=0, stream="stdout", offset=0,
+                            stream_offset=0, data=out)
+    LogChunk.objects.create(command=command, seq=1, stream="stderr", offset=len(out),
+                            stream_offset=0, data=err)
+    body = operator.get(change_url(command)).content.decode()
+    assert "hello &lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "bad &amp; worse" in body
+    assert "<script>alert(1)" not in body
+    assert "boom &lt;b&gt;bold&lt;/b&gt;" in body
+    assert f"{len(out) + len(err)} bytes" in body
+
+
+def test_detail_page_of_a_long_log_shows_its_end(operator, account):
+    command = make(account, status=Status.DONE, log_size=40_000)
+    data = b"a" * 39_990 + b"THE-END\n\n\n"
+    LogChunk.objects.create(command=command, seq=0, stream="stdout", offset=0,
+                            stream_offset=0, data=data)
+    body = operator.get(change_url(command)).content.decode()
+    assert "THE-END" in body
+    assert "last 16384 of 40000 bytes" in body
+
+
+def test_detail_page_is_read_only(operator, account):
+    command = make(account, name="original")
+    response = operator.get(change_url(command))
+    assert response.status_code == 200
+    assert 'name="_save"' not in response.content.decode()
+    assert operator.post(change_url(command), {"name": "edited"}).status_code == 403
+    assert Command.objects.get(pk=command.pk).name == "original"
+    assert operator.get("/admin/jobs/command/add/").status_code == 403
+
+
+def run_action(client, action, commands):
+    return client.post(CHANGELIST, {
+        "action": action, "_selected_action": [c.pk for c in commands],
+    }, follow=True)
+
+
+def messages_of(response):
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_cancel_action_ends_waiting_and_queued_and_reports_finished(operator, account):
+    waiting, queued = make(account), make(account, status=Status.QUEUED)
+    running = make(account, status=Status.RUNNING, started_at=timezone.now())
+    done = make(account, status=Status.DONE, finished_at=timezone.now())
+    response = run_action(operator, "cancel_commands", [waiting, queued, running, done])
+    statuses = dict(Command.objects.values_list("pk", "status"))
+    assert statuses[waiting.pk] == statuses[queued.pk] == Status.CANCELLED
+    assert statuses[running.pk] == Status.RUNNING
+    assert Command.objects.get(pk=running.pk).cancel_requested_at is not None
+    assert statuses[done.pk] == Status.DONE
+    shown = messages_of(response)
+    assert any("Cancelled 2 command(s)" in m and "1 running" in m for m in shown)
+    assert any("not cancellable" in m and f"#{done.pk}" in m for m in shown)
+    assert AuditEvent.objects.filter(action="commands.cancel").count() == 3
+
+
+def test_cancel_action_on_finished_commands_only_reports_them(operator, account):
+    done = make(account, status=Status.DONE, finished_at=timezone.now())
+    shown = messages_of(run_action(operator, "cancel_commands", [done]))
+    assert shown == [f"1 command(s) already finished, not cancellable: #{done.pk}."]
+
+
+def test_rerun_action_submits_new_commands(operator, account):
+    done = make(account, status=Status.DONE, name="report", script="echo hi",
+                finished_at=timezone.now())
+    failed = make(account, status=Status.ERROR, finished_at=timezone.now())
+    response = run_action(operator, "rerun_commands", [done, failed])
+    reruns = Command.objects.filter(rerun_of__in=[done, failed])
+    assert reruns.count() == 2
+    copy = reruns.get(rerun_of=done)
+    assert (copy.name, copy.script, copy.source) == ("report", "echo hi", "rerun")
+    assert copy.status in Status.ACTIVE
+    assert copy.user.email == "ops@portal.test"
+    assert any("Re-ran 2 command(s)" in m for m in messages_of(response))
+
+
+@pytest.mark.parametrize("url", [CHANGELIST, "/admin/jobs/command/1/change/"])
+def test_a_user_who_is_not_staff_is_sent_to_the_login(client, member, url):
+    client.force_login(member.user)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_log_chunks_have_no_admin_of_their_own(operator):
+    assert operator.get("/admin/jobs/logchunk/").status_code == 404

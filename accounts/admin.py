@@ -22,6 +22,11 @@ class AccountAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting an account here would cascade over millions of commands and log chunks in
+        # one request and one transaction; deactivate it instead (tokens stop working at once).
+        return False
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:

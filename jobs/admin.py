@@ -354,7 +354,8 @@ class CommandAdmin(admin.ModelAdmin):
         """Submit each selected command's definition again, as the operator."""
         new_ids = []
         for original in self._acted_on(request, queryset):
-            command = lifecycle.rerun(original, request.user)
+            # On behalf of the original submitter: the operator may not be a member there.
+            command = lifecycle.rerun(original, original.user)
             audit.record("commands.rerun", actor=request.user, account=original.account,
                          obj=command, request=request, via="admin", rerun_of=original.pk)
             new_ids.append(command.pk)

@@ -218,15 +218,34 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Task engine: django.tasks with the database backend by default; JOBPORTAL_TASK_BACKEND=celery
-# hands "run command N" to Celery instead (see docs/scale-out.md).
+# hands "run command N" to Celery instead (see docs/scale-out-celery.md).
 TASK_ENGINE = env("JOBPORTAL_TASK_BACKEND", "database")
 if TASK_ENGINE == "celery":
-    TASKS = {"default": {"BACKEND": "django_tasks_celery.CeleryBackend",
-                         "QUEUES": [], "OPTIONS": {}}}
+    # Without CELERY_APP, django-tasks-celery 0.1.1 sends through Celery's default app, which
+    # never reads the CELERY_* settings below (it would use amqp://localhost and queue "celery").
+    TASKS = {"default": {"BACKEND": "django_tasks_celery.CeleryBackend", "QUEUES": [],
+                         "OPTIONS": {"CELERY_APP": "jobportal.celery.app"}}}
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-    CELERY_TASK_ACKS_LATE = True
+    # The backend sends Django's "default" queue to Celery's default queue and every other
+    # label to the queue of that name: so label "default" is queue "default" too.
+    CELERY_TASK_DEFAULT_QUEUE = "default"
+    CELERY_IMPORTS = ["jobs.tasks"]  # registers run_command in the worker (ENGINE-NOTES)
+    # A message is acknowledged after its task ran and each pool process reserves one at a
+    # time; a second delivery is harmless because the claim is conditional (queued -> running).
+    # Off is safe too (the reaper re-sends queued commands nobody claimed within
+    # REQUEUE_AFTER_SECONDS): for RabbitMQ whose consumer_timeout is below the longest command.
+    CELERY_TASK_ACKS_LATE = env_bool("JOBPORTAL_CELERY_ACKS_LATE", True)
     CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-    CELERY_IMPORTS = ["jobs.tasks"]
+    # Losing the broker connection must not kill running commands (their row decides).
+    CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+    # Status and outcome live on the Command row: no result backend.
+    CELERY_TASK_IGNORE_RESULT = True
+    SILENCED_SYSTEM_CHECKS = ["django_tasks_celery.W001", "django_tasks_celery.W002"]
+    # Celery's Django fix-up closes every connection around every task unless this is set
+    # (150-171 vs 64-71 tasks/s in ENGINE-NOTES); CONN_MAX_AGE still retires them, because
+    # jobportal/celery.py calls close_old_connections() before each task.
+    CELERY_DB_REUSE_MAX = 1000
 else:
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
@@ -256,6 +275,8 @@ JOBPORTAL = {
     "MAX_RESULT_BYTES": env_int("JOBPORTAL_MAX_RESULT_BYTES", 256 * 1024**2),
     "RESULT_CHUNK_ROWS": env_int("JOBPORTAL_RESULT_CHUNK_ROWS", 1000),
     "MAX_DATASET_BYTES": env_int("JOBPORTAL_MAX_DATASET_BYTES", 512 * 1024**2),
+    # When set, SQLite/DuckDB data source files must lie inside one of these directories.
+    "DATA_SOURCE_DIRS": env_list("JOBPORTAL_DATA_SOURCE_DIRS"),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

@@ -97,7 +97,9 @@ def admit(account_id):
             account_id=account_id, status=Status.WAITING, throttled=False
         ).exclude(pk__in=ids).update(throttled=True, updated_at=now)
         for pk, label in admitted:
-            transaction.on_commit(lambda pk=pk, label=label: _enqueue(pk, label))
+            # robust: a broker that is down must not turn a saved submission into a 500; the
+            # reaper re-sends commands queued for too long.
+            transaction.on_commit(lambda pk=pk, label=label: _enqueue(pk, label), robust=True)
     return ids
 
 
@@ -181,7 +183,8 @@ def cancel(command):
 
 
 RERUN_FIELDS = ("command_type", "name", "label", "tags", "script", "query", "macros",
-                "runtime_env", "metadata", "timeout")
+                "resolved_macros", "runtime_env", "metadata", "timeout", "data_source",
+                "parameters", "saved_query", "saved_query_version")
 
 
 def rerun(command, user):
@@ -200,7 +203,7 @@ def reap(now=None):
     config = settings.JOBPORTAL
     cutoff = now - timedelta(seconds=config["HEARTBEAT_TIMEOUT_SECONDS"])
     lost = list(
-        Command.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+        Command.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).order_by()
         .values_list("id", "account_id", "hostname", "worker_id", "heartbeat_at")
     )
     reaped = []
@@ -222,8 +225,8 @@ def reap(now=None):
                 kill_leftovers(pk, worker_id)
     requeued = _requeue_stale(now, config["REQUEUE_AFTER_SECONDS"])
     for account_id in (
-        Command.objects.filter(status=Status.WAITING).values_list("account_id", flat=True)
-        .distinct()
+        Command.objects.filter(status=Status.WAITING).order_by()
+        .values_list("account_id", flat=True).distinct()
     ):
         admit(account_id)
     return reaped, requeued
@@ -235,7 +238,7 @@ def _requeue_stale(now, after_seconds):
     stale = list(
         Command.objects.filter(
             status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=after_seconds)
-        ).values_list("id", "label")
+        ).order_by().values_list("id", "label")
     )
     for pk, label in stale:
         if Command.objects.filter(pk=pk, status=Status.QUEUED).update(queued_at=now):

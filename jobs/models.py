@@ -1,4 +1,5 @@
-"""Commands and what they leave behind (log chunks).
+"""Commands and what they leave behind (log chunks, result chunks), and what SQL commands run
+against (data sources, datasets, saved queries).
 
 The :class:`Command` row is the single source of truth for a command's status, worker,
 heartbeat, progress and cancellation; the task engine only carries "run command N". Every
@@ -6,10 +7,15 @@ status change goes through :mod:`jobs.lifecycle`.
 """
 
 import secrets
+from pathlib import Path
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.models import Account
 
@@ -68,10 +74,12 @@ class CommandQuerySet(models.QuerySet):
 class Command(models.Model):
     """One submission: what to run, where it is in its lifecycle, who ran it and how it ended."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="commands")
+    # No single-column FK indexes: the composite indexes in Meta start with these columns.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="commands",
+                                db_index=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="commands",
+        related_name="commands", db_index=False,
     )
     submission_id = models.CharField(max_length=128, default=new_submission_id)
     command_type = models.CharField(max_length=20, choices=CommandType.choices)
@@ -118,6 +126,24 @@ class Command(models.Model):
     log_size = models.BigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
 
+    # SQL commands: where they ran, with which values, and what came back (jobs.sql_runner).
+    data_source = models.ForeignKey(
+        "DataSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="commands",
+        help_text="SQL: where it runs; the account's built-in source when none is named.")
+    saved_query = models.ForeignKey(
+        "SavedQuery", null=True, blank=True, on_delete=models.SET_NULL, related_name="commands")
+    saved_query_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version of the saved query that ran.")
+    parameters = models.JSONField(default=dict, blank=True,
+                                  help_text="SQL: values bound to the :name placeholders.")
+    result_columns = models.JSONField(null=True, blank=True,
+                                      help_text='SQL: [{"name": ..., "type": ...}] of the result.')
+    result_row_count = models.BigIntegerField(null=True, blank=True)
+    result_truncated = models.BooleanField(
+        default=False, help_text="The result hit MAX_RESULT_ROWS / MAX_RESULT_BYTES.")
+    statements_done = models.PositiveIntegerField(null=True, blank=True)
+    statements_total = models.PositiveIntegerField(null=True, blank=True)
+
     objects = CommandQuerySet.as_manager()
 
     class Meta:
@@ -135,15 +161,18 @@ class Command(models.Model):
             models.Index(fields=["created_at"], name="command_created"),
             # Status filters: WHERE account = ? AND status = ? ORDER BY id DESC.
             models.Index(fields=["account", "status", "-id"], name="command_account_status"),
-            # Admission: the oldest waiting commands of an account.
-            models.Index(fields=["account", "id"], name="command_waiting",
-                         condition=Q(status="waiting")),
-            # Concurrency count: queued + running of an account.
-            models.Index(fields=["account"], name="command_holding_slot",
-                         condition=Q(status__in=["queued", "running"])),
-            # Reaper: running commands whose heartbeat is old.
-            models.Index(fields=["heartbeat_at"], name="command_running_heartbeat",
-                         condition=Q(status="running")),
+            # Admission (account + waiting, oldest first) and the slot count (account + queued
+            # or running) are served by command_account_status. Partial indexes would be
+            # smaller, but SQLite cannot use them with bound parameters, so one index serves
+            # both databases.
+            # Reaper: WHERE status = 'running' AND heartbeat_at < ?.
+            models.Index(fields=["status", "heartbeat_at"], name="command_status_heartbeat"),
+            # Admin and API lookups by submission id across accounts (Ray-style ids).
+            models.Index(fields=["submission_id"], name="command_submission_id"),
+            # A label's history and the admin label filter, newest first.
+            models.Index(fields=["label", "-id"], name="command_label_id"),
+            # A user's history, newest first (also the FK index for user).
+            models.Index(fields=["user", "-id"], name="command_user_id"),
             # Retention: finished commands by age.
             models.Index(fields=["finished_at"], name="command_finished"),
         ]
@@ -192,3 +221,273 @@ class LogChunk(models.Model):
 
     def __str__(self):
         return f"#{self.command_id} {self.stream}@{self.offset}"
+
+
+# -------------------------------------------------------------------------------------------
+# SQL: data sources, datasets, saved queries, stored results
+
+SQL_IDENTIFIER = RegexValidator(
+    r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+    "A SQL identifier: a letter or '_', then letters, digits or '_' (at most 63).",
+)
+
+
+class Engine(models.TextChoices):
+    """Where a data source's SQL runs (see :mod:`jobs.executors.sql_engines`)."""
+
+    SQLITE = "sqlite", "SQLite file"
+    POSTGRESQL = "postgresql", "PostgreSQL"
+    DUCKDB = "duckdb", "DuckDB file"
+
+
+def _portal_roots():
+    """Directories and files of the portal itself: no data source may point into them, or
+    a tenant could read the portal's database, secret key or other accounts' uploads."""
+    roots = [settings.DATA_DIR, settings.MEDIA_ROOT, settings.BASE_DIR,
+             settings.JOBPORTAL["WORK_ROOT"]]
+    own = settings.DATABASES["default"]
+    if own["ENGINE"].endswith("sqlite3"):
+        roots.append(own["NAME"])
+    return [Path(root).resolve() for root in roots]
+
+
+def file_target_problem(text):
+    """Why ``text`` may not be a data source file path, or None. Checked on save and again by
+    the worker, which resolves symlinks at run time."""
+    path = Path(text)
+    if not path.is_absolute():
+        return "Must be an absolute path on the worker machines."
+    resolved = path.resolve()
+    if any(resolved == root or resolved.is_relative_to(root) for root in _portal_roots()):
+        return "May not point into the portal's own code, data or media directories."
+    allowed = settings.JOBPORTAL.get("DATA_SOURCE_DIRS") or ()
+    if allowed and not any(resolved.is_relative_to(Path(d).resolve()) for d in allowed):
+        return "Must be inside one of the directories allowed for data source files."
+    return None
+
+
+def dsn_problem(dsn):
+    """Why ``dsn`` may not be a PostgreSQL data source, or None. The message never repeats
+    the DSN: it holds a password."""
+    from psycopg import ProgrammingError, conninfo
+
+    try:
+        given = conninfo.conninfo_to_dict(dsn)
+    except ProgrammingError:
+        return "Not a valid PostgreSQL connection string (key=value pairs or a postgresql:// URL)."
+    own = settings.DATABASES["default"]
+    if own["ENGINE"].endswith("postgresql"):
+        local = {"", "localhost", "127.0.0.1", "::1", own.get("HOST") or ""}
+        same_db = given.get("dbname", given.get("user")) == own["NAME"]
+        if same_db and (given.get("host") or "") in local:
+            return "May not point at the portal's own database."
+    return None
+
+
+class DataSourceQuerySet(models.QuerySet):
+    """Data sources, and the account's built-in one."""
+
+    def default_for(self, account):
+        """The account's built-in source, created on first use (a race creates it once)."""
+        source = self.filter(account=account, is_default=True).first()
+        if source is not None:
+            return source
+        try:
+            with transaction.atomic():
+                return self.create(account=account, name=DataSource.DEFAULT_NAME,
+                                   engine=Engine.DUCKDB, is_default=True,
+                                   description="DuckDB in memory over the account's datasets.")
+        except IntegrityError:
+            return self.get(account=account, is_default=True)
+
+
+class DataSource(models.Model):
+    """Where SQL commands run, always read-only: a SQLite file, a PostgreSQL database (DSN with
+    the source's own credentials) or a DuckDB file.
+
+    ``target`` (the path or DSN) is write-only: no API, page or admin shows it after saving.
+    Each account has one built-in ``is_default`` source — DuckDB in memory with the account's
+    datasets as tables — used when a command names none; it cannot be changed or deleted.
+    """
+
+    DEFAULT_NAME = "default"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="data_sources")
+    name = models.CharField(max_length=100, validators=[SQL_IDENTIFIER])
+    description = models.TextField(blank=True)
+    engine = models.CharField(max_length=20, choices=Engine.choices)
+    target = models.TextField(
+        blank=True, help_text="SQLite/DuckDB: absolute file path on the workers. "
+        "PostgreSQL: DSN. Empty only for the built-in source.")
+    is_default = models.BooleanField(default=False, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DataSourceQuerySet.as_manager()
+
+    policy_owner_field = "created_by"
+
+    class Meta:
+        ordering = ["account_id", "name"]
+        constraints = [
+            # Also the index of lists (WHERE account = ? ORDER BY name) and of lookups by name.
+            models.UniqueConstraint(fields=["account", "name"], name="datasource_account_name"),
+            # default_for(): WHERE account = ? AND is_default; and at most one per account.
+            models.UniqueConstraint(fields=["account"], condition=Q(is_default=True),
+                                    name="datasource_one_default"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.engine})"
+
+    def policy_owner_id(self):
+        return self.created_by_id
+
+    def target_problem(self):
+        """Why this source's target may not be used, or None."""
+        if self.is_default:
+            return None
+        if not self.target:
+            return "Required."
+        if self.engine == Engine.POSTGRESQL:
+            return dsn_problem(self.target)
+        return file_target_problem(self.target)
+
+    def clean(self):
+        if not self.is_default and self.name == self.DEFAULT_NAME:
+            raise ValidationError({"name": f"{self.DEFAULT_NAME!r} is the built-in source."})
+        problem = self.target_problem()
+        if problem:
+            raise ValidationError({"target": problem})
+
+
+class DatasetFormat(models.TextChoices):
+    """File formats DuckDB reads a dataset from."""
+
+    CSV = "csv", "CSV"
+    PARQUET = "parquet", "Parquet"
+
+
+def dataset_upload_to(instance, filename):
+    """Under the account's own directory, with a random name (the user's name is not trusted)."""
+    return f"datasets/{instance.account_id}/{secrets.token_hex(12)}.{instance.format}"
+
+
+class Dataset(models.Model):
+    """An uploaded CSV or Parquet file, stored through Django's storage, that SQL commands of
+    its account query by ``name`` as a table of the built-in DuckDB source.
+
+    ``columns`` ([{name, type}]) and ``row_count`` are what DuckDB read at upload (see
+    :mod:`jobs.datasets`), the same reader the queries use.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=63, validators=[SQL_IDENTIFIER])
+    description = models.TextField(blank=True)
+    file = models.FileField(upload_to=dataset_upload_to, max_length=255)
+    format = models.CharField(max_length=10, choices=DatasetFormat.choices)
+    columns = models.JSONField(default=list)
+    row_count = models.BigIntegerField(default=0)
+    size = models.BigIntegerField(default=0, help_text="Bytes of the stored file.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    policy_owner_field = "created_by"
+
+    class Meta:
+        ordering = ["account_id", "name"]
+        constraints = [
+            # DuckDB folds unquoted names to one case, so "Sales" and "sales" would collide.
+            models.UniqueConstraint(Lower("name"), F("account"), name="dataset_account_name"),
+        ]
+        indexes = [
+            # Lists and the tables of a run: WHERE account = ? ORDER BY name.
+            models.Index(fields=["account", "name"], name="dataset_account_list"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.format}, {self.row_count} rows)"
+
+    def policy_owner_id(self):
+        return self.created_by_id
+
+
+class SavedQuery(models.Model):
+    """SQL with named, typed parameters, run by name (the toolkit's ``query_id``, Qubole's
+    saved query). ``version`` goes up on every edit (:meth:`edit`); a command records the
+    version it ran. ``data_source`` None means the account's built-in source (its datasets).
+
+    ``parameters``: ``[{"name", "type": string|integer|number|boolean|date, "default"?,
+    "required"?}]``, checked by :mod:`jobs.parameters`.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="saved_queries")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    sql = models.TextField()
+    data_source = models.ForeignKey(DataSource, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="saved_queries")
+    parameters = models.JSONField(default=list, blank=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    policy_owner_field = "created_by"
+
+    class Meta:
+        ordering = ["account_id", "name"]
+        verbose_name_plural = "saved queries"
+        constraints = [
+            # Also the index of lists: WHERE account = ? ORDER BY name.
+            models.UniqueConstraint(fields=["account", "name"], name="savedquery_account_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} v{self.version}"
+
+    def policy_owner_id(self):
+        return self.created_by_id
+
+    def edit(self, user, **changes):
+        """Apply ``changes`` and bump ``version`` in one UPDATE, so two concurrent edits get two
+        versions instead of one overwriting the other's bump."""
+        SavedQuery.objects.filter(pk=self.pk).update(
+            version=F("version") + 1, updated_by=user, updated_at=timezone.now(), **changes)
+        self.refresh_from_db()
+        return self
+
+
+class ResultChunk(models.Model):
+    """Rows ``[row_start, row_start + row_count)`` of a SQL command's result, in order.
+
+    The worker writes one chunk per batch, so its memory holds one batch whatever the result
+    size; readers fetch only the chunks that overlap the page (:mod:`jobs.results`).
+    """
+
+    command = models.ForeignKey(Command, on_delete=models.CASCADE, related_name="result_chunks")
+    seq = models.PositiveIntegerField()
+    row_start = models.BigIntegerField()
+    row_count = models.PositiveIntegerField()
+    rows = models.JSONField(help_text="A list of rows, each a list of JSON values.")
+
+    class Meta:
+        ordering = ["command_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["command", "seq"], name="resultchunk_command_seq"),
+        ]
+        indexes = [
+            # Pages: WHERE command = ? AND row_start BETWEEN <start of the chunk holding a> AND b
+            # ORDER BY row_start; also MAX(row_start) WHERE command = ? AND row_start <= a.
+            models.Index(fields=["command", "row_start"], name="resultchunk_command_row"),
+        ]
+
+    def __str__(self):
+        return f"#{self.command_id} rows {self.row_start}+{self.row_count}"

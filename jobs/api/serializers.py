@@ -3,9 +3,13 @@
 import re
 
 from django.conf import settings
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
-from jobs.models import Command, CommandType
+from accounts import policy
+from accounts.authentication import membership_of
+from jobs.api.data_serializers import DataSourceRefField, parameter_error
+from jobs.models import Command, CommandType, DataSource, SavedQuery
+from jobs.parameters import ParameterError, bind_to_schema, check_values
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -28,7 +32,9 @@ class CommandSerializer(serializers.ModelSerializer):
             "steps_total", "created_at", "queued_at", "started_at", "finished_at", "updated_at",
             "heartbeat_at", "cancel_requested_at", "node_id", "hostname", "ip_address", "pid",
             "worker_id", "attempt", "exit_code", "error_type", "error_message", "log_size",
-            "log_truncated",
+            "log_truncated", "data_source", "saved_query", "saved_query_version", "parameters",
+            "result_columns", "result_row_count", "result_truncated", "statements_done",
+            "statements_total",
         ]
         read_only_fields = fields
 
@@ -110,6 +116,13 @@ class SubmitSerializer(serializers.Serializer):
                                      required=False)
     macros = serializers.JSONField(required=False)
     submission_id = serializers.CharField(required=False, max_length=128)
+    data_source = DataSourceRefField(required=False, help_text=(
+        "SQL: a data source of your account (id or name); default: the built-in DuckDB "
+        "source over your datasets, or the saved query's source."))
+    parameters = serializers.JSONField(required=False, help_text=(
+        "SQL: values for the :name placeholders, bound as values, never pasted into the SQL."))
+    saved_query = serializers.IntegerField(required=False, min_value=1, help_text=(
+        "SQL: run this saved query (its SQL, data source and parameter schema)."))
 
     def validate_label(self, value):
         if not NAME_RE.match(value):
@@ -142,8 +155,19 @@ class SubmitSerializer(serializers.Serializer):
             raise serializers.ValidationError("An object of names to scalar values.")
         return {str(k): str(v) for k, v in value.items()}
 
+    def validate_saved_query(self, value):
+        member = membership_of(self.context["request"])
+        saved = policy.restrict(SavedQuery.objects.select_related("data_source"), member,
+                                "read", "saved_queries").filter(pk=value).first()
+        if saved is None:
+            raise serializers.ValidationError(f"No saved query {value} in your account.")
+        if not policy.can(member, "run", "saved_queries", obj=saved):
+            raise exceptions.PermissionDenied("Your role may not run this saved query.")
+        return saved
+
     def validate(self, attrs):
         kind = attrs["command_type"]
+        self._take_saved_query(attrs)
         body_field = "query" if kind == CommandType.SQL else "script"
         other = "script" if body_field == "query" else "query"
         if not attrs.get(body_field):
@@ -159,7 +183,46 @@ class SubmitSerializer(serializers.Serializer):
             attrs[body_field] = MACRO_RE.sub(
                 lambda m: used.get(m.group(1), m.group(0)), text)
             attrs["resolved_macros"] = used
+        self._sql_inputs(attrs)
         return attrs
+
+    def _take_saved_query(self, attrs):
+        """A saved query supplies the SQL (and records its version); it is SQL-only."""
+        saved = attrs.get("saved_query")
+        if saved is None:
+            return
+        if attrs["command_type"] != CommandType.SQL:
+            raise serializers.ValidationError({"saved_query": "Only for sql commands."})
+        if attrs.get("query"):
+            raise serializers.ValidationError(
+                {"query": "Comes from the saved query; send parameters instead."})
+        attrs["query"] = saved.sql
+        attrs["saved_query_version"] = saved.version
+        attrs.setdefault("name", saved.name[:200])
+
+    def _sql_inputs(self, attrs):
+        """Where a SQL command runs and the typed values it binds."""
+        if attrs["command_type"] != CommandType.SQL:
+            extra = [f for f in ("data_source", "parameters", "saved_query") if f in attrs]
+            if extra:
+                raise serializers.ValidationError({f: "Only for sql commands." for f in extra})
+            return
+        saved = attrs.get("saved_query")
+        given = attrs.get("parameters")
+        try:
+            if saved is not None:
+                attrs["parameters"] = bind_to_schema(saved.parameters, given)
+            else:
+                attrs["parameters"] = check_values(attrs["query"], given)
+        except ParameterError as exc:
+            raise parameter_error(exc) from exc
+        if attrs.get("data_source") is None and saved is not None:
+            attrs["data_source"] = saved.data_source
+        request = self.context.get("request")
+        if attrs.get("data_source") is None and request is not None:
+            # Recorded explicitly, so the command says where it ran; without a request (other
+            # callers) the worker falls back to the same built-in source.
+            attrs["data_source"] = DataSource.objects.default_for(membership_of(request).account)
 
 
 class LogPageSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 """Portal REST API for commands: thin views over jobs.lifecycle and accounts.policy."""
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -12,6 +13,8 @@ from accounts.authentication import membership_of
 from accounts.permissions import PolicyPermission
 from jobportal.problems import Conflict
 from jobs import lifecycle
+from jobs import results as stored_results
+from jobs.api.data_serializers import ResultPageSerializer
 from jobs.api.events import EventStreamRenderer, event_stream
 from jobs.api.filters import CommandFilter
 from jobs.api.serializers import (
@@ -21,7 +24,7 @@ from jobs.api.serializers import (
     SubmitSerializer,
 )
 from jobs.logs import read_log
-from jobs.models import Command, Source
+from jobs.models import Command, CommandType, Source
 
 MAX_LOG_PAGE = 1024 * 1024
 
@@ -158,6 +161,50 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         except ValueError as exc:
             raise exceptions.ValidationError({"offset": "A whole number."}) from exc
         return event_stream(command.pk, start)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset_start", int, description="SQL: first row, zero-based."),
+            OpenApiParameter("offset_end", int, description=(
+                "SQL: last row, INCLUSIVE (default offset_start + "
+                f"{stored_results.DEFAULT_PAGE_ROWS - 1}; "
+                f"at most {stored_results.MAX_PAGE_ROWS} rows).")),
+            OpenApiParameter("cursor", str, description="SQL: next_cursor of the last page."),
+            OpenApiParameter("page_size", int, description="SQL: rows per cursor page."),
+            OpenApiParameter("offset", int, description="Shell: byte offset in stdout."),
+            OpenApiParameter("limit", int, description=f"Shell: bytes (≤ {MAX_LOG_PAGE})."),
+        ],
+        responses=ResultPageSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None):
+        """A page of the result of a finished command (409 until it is done): rows by range
+        (``offset_start``..``offset_end``, end inclusive) or cursor for SQL; stdout for shell."""
+        command = self.get_object()
+        stored_results.require_done(command)
+        if command.command_type == CommandType.SHELL:
+            offset = _int_param(request, "offset", 0, 0)
+            limit = min(_int_param(request, "limit", 65536, 1), MAX_LOG_PAGE)
+            return Response(stored_results.shell_page(command, offset, limit))
+        first, last = stored_results.requested_range(request.query_params)
+        return Response(stored_results.sql_page(command, first, last,
+                                                url=request.build_absolute_uri()))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv", "json", "ndjson"],
+                                     description="Default csv (or from Accept).")],
+        responses={(200, "text/csv"): OpenApiTypes.STR,
+                   (200, "application/json"): OpenApiTypes.OBJECT,
+                   (200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    @action(detail=True, methods=["get"], url_path="results/download",
+            renderer_classes=stored_results.DOWNLOAD_RENDERERS)
+    def download(self, request, pk=None):
+        """The whole result, streamed: CSV, JSON or NDJSON (a shell command's stdout as text).
+        409 until the command is done."""
+        command = self.get_object()
+        stored_results.require_done(command)
+        return stored_results.download_response(command, request.accepted_renderer.format)
 
 
 def submit(member, data, source):

@@ -40,7 +40,7 @@ lint: install
 worker: migrate
 	exec $(PY) manage.py worker
 
-bench: migrate
+bench: install
 	$(PY) bench/run.py
 
 clean:

@@ -165,3 +165,30 @@ def test_finished_task_results_older_than_a_day_go(db):
     remaining = set(DBTaskResult.objects.values_list("pk", flat=True))
     assert remaining == {r.pk for r in kept}
     assert not remaining & {r.pk for r in gone}
+
+
+def test_task_results_abandoned_running_by_dead_workers_go(db, settings):
+    settings.JOBPORTAL = {**settings.JOBPORTAL, "MAX_TIMEOUT_SECONDS": 3600}
+    long_ago = timezone.now() - timedelta(days=2)
+    abandoned = DBTaskResult.objects.create(
+        status=TaskResultStatus.RUNNING, args_kwargs={"args": [1], "kwargs": {}},
+        task_path="jobs.tasks.run_command", backend_name="default", started_at=long_ago,
+        exception_class_path="", traceback="")
+    current = DBTaskResult.objects.create(
+        status=TaskResultStatus.RUNNING, args_kwargs={"args": [2], "kwargs": {}},
+        task_path="jobs.tasks.run_command", backend_name="default",
+        started_at=timezone.now(), exception_class_path="", traceback="")
+    assert "deleted 1 abandoned running result(s)" in prune()
+    assert list(DBTaskResult.objects.values_list("pk", flat=True)) == [current.pk]
+    assert not DBTaskResult.objects.filter(pk=abandoned.pk).exists()
+
+
+def test_rate_counters_of_past_hours_go(brief):
+    from accounts.models import RateCounter
+    from accounts.throttling import WINDOW_SECONDS
+
+    now = int(timezone.now().timestamp() // WINDOW_SECONDS)
+    for window in (now - 5, now - 1, now):
+        RateCounter.objects.create(account=brief, window_number=window, count=3)
+    assert "rate limits: deleted 1 counter(s)" in prune()
+    assert sorted(RateCounter.objects.values_list("window_number", flat=True)) == [now - 1, now]

@@ -7,6 +7,9 @@
   command retention in scope, so the trail outlives the commands it describes.
 - Finished task-engine results (django-tasks-db ``DBTaskResult``) older than a day: the
   ``Command`` row holds everything that matters, the task row is only the delivery receipt.
+  Task rows still "running" long after any command could (their worker was killed; the
+  command itself was reaped as ``WorkerLost``) go too.
+- Rate-limit counters of past hours.
 
 Deletes run in batches of ``--batch-size`` rows, each its own short transaction, so pruning a
 million rows never holds one giant transaction (or its locks) open.
@@ -15,13 +18,15 @@ million rows never holds one giant transaction (or its locks) open.
 from collections import Counter
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.models import Account, AuditEvent
+from accounts.models import Account, AuditEvent, RateCounter
+from accounts.throttling import WINDOW_SECONDS
 from jobs.models import Command as JobCommand
 from jobs.models import LogChunk, Status
 
@@ -76,6 +81,7 @@ class Command(BaseCommand):
         self.prune_audit(accounts if account else None, audit_days)
         if not account:
             self.prune_task_results()
+            self.prune_rate_counters()
 
     def report(self, what, count, detail=""):
         verb = "would delete" if self.dry_run else "deleted"
@@ -117,3 +123,19 @@ class Command(BaseCommand):
         count = finished.count() if self.dry_run else (
             delete_in_batches(finished, self.batch_size)[DBTaskResult._meta.label])
         self.report("task results", f"{count} finished result(s)", " older than a day")
+        longest_run = timedelta(seconds=settings.JOBPORTAL["MAX_TIMEOUT_SECONDS"])
+        abandoned = DBTaskResult.objects.filter(
+            status=TaskResultStatus.RUNNING,
+            started_at__lt=self.now - longest_run - TASK_RESULT_MAX_AGE,
+        )
+        count = abandoned.count() if self.dry_run else (
+            delete_in_batches(abandoned, self.batch_size)[DBTaskResult._meta.label])
+        self.report("task results", f"{count} abandoned running result(s)",
+                    " of workers that died")
+
+    def prune_rate_counters(self):
+        current = int(self.now.timestamp() // WINDOW_SECONDS)
+        old = RateCounter.objects.filter(window_number__lt=current - 1)
+        count = old.count() if self.dry_run else (
+            delete_in_batches(old, self.batch_size)[RateCounter._meta.label])
+        self.report("rate limits", f"{count} counter(s)", " of past hours")

@@ -1,9 +1,11 @@
 """Operator admin for tenants and access. Token hashes are never shown."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import Account, ApiToken, AuditEvent, Group, Membership, Policy, Role, User
+from accounts.policy import validate_policy
 
 
 class MembershipInline(admin.TabularInline):
@@ -69,8 +71,23 @@ class GroupAdmin(admin.ModelAdmin):
     raw_id_fields = ["account"]
 
 
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = Policy
+        fields = ["resource", "actions", "access", "conditions"]
+
+    def clean(self):
+        cleaned = super().clean()
+        errors = validate_policy(cleaned.get("resource"), cleaned.get("actions"),
+                                 cleaned.get("conditions") or {})
+        if errors:
+            raise forms.ValidationError(errors)
+        return cleaned
+
+
 class PolicyInline(admin.TabularInline):
     model = Policy
+    form = PolicyForm
     extra = 1
 
 
@@ -93,7 +110,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ["membership__user", "membership__account"]
     fields = ["membership", "name", "prefix", "created_at", "expires_at", "last_used_at",
               "revoked_at"]
-    readonly_fields = ["membership", "prefix", "created_at", "last_used_at"]
+    # Revocation is final (use the action); clearing revoked_at would un-revoke a token.
+    readonly_fields = ["membership", "prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):

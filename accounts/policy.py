@@ -29,6 +29,8 @@ RESOURCES = {
     "saved_queries": ["read", "create", "update", "delete", "run"],
 }
 CONDITION_KEYS = {"command_types", "own"}
+# Resources whose objects have an owner (the member who created them), for ``own``.
+OWNABLE = {"commands", "tokens", "members", "data_sources", "datasets", "saved_queries"}
 
 BUILTIN_ROLES = {
     SYSTEM_ADMIN: ("Everything in the account.", [{"resource": "*", "actions": ["*"]}]),
@@ -138,13 +140,24 @@ def _account_id(obj):
 
 
 def _condition_q(policy, member, model):
+    """The rows a policy's conditions select, or None when the policy does not apply to this
+    model at all. Mirrors :func:`_applies`: a condition the model cannot have (no command
+    type, no owner) leaves an allow unnarrowed by type but matching no owned rows, and makes a
+    deny not apply."""
     conditions = policy.conditions or {}
+    deny = policy.access == Policy.Access.DENY
     q = Q()
     types = conditions.get("command_types")
-    if types and _has_field(model, "command_type"):
-        q &= Q(command_type__in=types)
+    if types:
+        if _has_field(model, "command_type"):
+            q &= Q(command_type__in=types)
+        elif deny:
+            return None
     if conditions.get("own"):
-        q &= Q(**{getattr(model, "policy_owner_field", "user"): member.user_id})
+        owner = getattr(model, "policy_owner_field", "user")
+        if not _has_field(model, owner.split("__")[0]):
+            return None if deny else Q(pk__in=[])
+        q &= Q(**{owner: member.user_id})
     return q
 
 
@@ -164,6 +177,8 @@ def restrict(queryset, member, action, resource):
         if not _matches(policy, action, resource):
             continue
         q = _condition_q(policy, member, model)
+        if q is None:
+            continue
         if policy.access == Policy.Access.DENY:
             if not q:
                 return queryset.none()
@@ -219,4 +234,7 @@ def validate_policy(resource, actions, conditions):
             errors["conditions"] = ["command_types must be a list of command type names."]
         elif "own" in conditions and not isinstance(conditions["own"], bool):
             errors["conditions"] = ["own must be true or false."]
+        elif conditions.get("own") and resource not in OWNABLE | {"*"}:
+            errors["conditions"] = [f"{resource} have no owner; own applies to: "
+                                    f"{', '.join(sorted(OWNABLE))}."]
     return errors

@@ -138,7 +138,7 @@ def search_q(term):
         if key == "name":
             return Q(name__icontains=value)
         return Q(submission_id=value)
-    if term.lstrip("#").isdigit():
+    if term.lstrip("#").isascii() and term.lstrip("#").isdigit():
         return _id_q(term)
     if "@" in term:
         return _user_q(term)
@@ -158,7 +158,7 @@ def _user_q(email):
 
 def _id_q(value):
     value = value.lstrip("#")
-    if not value.isdigit() or int(value) > MAX_PK:
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_PK:
         return Q(pk__in=[])
     return Q(pk=int(value))
 

@@ -49,6 +49,14 @@ class DataSourceAdmin(admin.ModelAdmin):
     raw_id_fields = ["account"]
     readonly_fields = ["is_default", "created_by", "created_at", "updated_at"]
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # View-only staff would get every field rendered read-only with its raw value,
+            # the DSN and its password included.
+            fields = [name for name in fields if name != "target"]
+        return fields
+
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_default:
             return False

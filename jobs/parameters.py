@@ -10,6 +10,7 @@ every engine compares with a DATE column; write ``CAST(:d AS DATE)`` where nothi
 the placeholder a type.
 """
 
+import math
 import re
 from datetime import date
 
@@ -68,7 +69,9 @@ def _typed(kind, value):
             return int(value)
         raise ValueError("must be an integer")
     if kind == "number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
             return value
         if isinstance(value, str):
             try:
@@ -76,8 +79,9 @@ def _typed(kind, value):
             except ValueError:
                 pass
             else:
-                return int(number) if INTEGER_RE.match(value.strip()) else number
-        raise ValueError("must be a number")
+                if math.isfinite(number):
+                    return int(value) if INTEGER_RE.match(value.strip()) else number
+        raise ValueError("must be a finite number")
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -180,9 +184,10 @@ def check_values(sql, given):
     given = given or {}
     if not isinstance(given, dict):
         raise ParameterError({"parameters": "An object of parameter names to values."})
-    errors = {name: "must be a string, number, boolean or null"
+    errors = {name: "must be a string, finite number, boolean or null"
               for name, value in given.items()
-              if not (value is None or isinstance(value, str | int | float | bool))}
+              if not (value is None or isinstance(value, str | int | bool)
+                      or (isinstance(value, float) and math.isfinite(value)))}
     for name in placeholders(sql):
         if name not in given:
             errors[name] = f"is used in the SQL (:{name}) but has no value"

@@ -53,8 +53,11 @@ def run_command(command_id):
         return run.execute()
     except Exception as exc:
         logger.exception("command %s: supervisor failed", command_id)
+        # The details (paths, database errors) stay in the worker's log, not with the tenant.
         lifecycle.finish(command, Status.ERROR, error_type="InternalError",
-                         error_message=f"The worker failed to supervise this command: {exc!r}")
+                         error_message=f"The worker failed to supervise this command "
+                                       f"({type(exc).__name__}); operators can find it in the "
+                                       f"worker log under command {command_id}.")
         return Status.ERROR
 
 

@@ -10,7 +10,7 @@ import signal
 import time
 
 from django.db import close_old_connections
-from django.db.utils import OperationalError
+from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
@@ -59,8 +59,15 @@ class Worker:
         logger.info("worker %s serving queues %s", self.worker_id, ",".join(self.queues))
         while not self.stopping:
             close_old_connections()
-            self.maybe_reap()
-            task = self.claim_task()
+            try:
+                self.maybe_reap()
+                task = self.claim_task()
+            except DatabaseError:
+                # A database restart or failover must not kill the worker: back off, retry.
+                logger.exception("worker %s: database error; retrying", self.worker_id)
+                close_old_connections()
+                time.sleep(max(1.0, self.interval))
+                continue
             if task is not None:
                 self.run_task(task)
                 if self.max_jobs and self.jobs_done >= self.max_jobs:

@@ -50,7 +50,7 @@ class DataSourceRefField(serializers.Field):
             return DataSource.objects.default_for(member.account)
         sources = policy.restrict(DataSource.objects.all(), member, "read", "data_sources")
         # Names are SQL identifiers, so a string of digits can only be an id.
-        if isinstance(data, int) or data.isdigit():
+        if isinstance(data, int) or (data.isascii() and data.isdigit() and len(data) < 19):
             source = sources.filter(pk=int(data)).first()
         else:
             source = sources.filter(name=data).first()

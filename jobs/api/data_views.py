@@ -118,7 +118,7 @@ class SavedQueryViewSet(DataScopedViewSet):
     serializer_class = SavedQuerySerializer
 
     def get_queryset(self):
-        return super().get_queryset().select_related("updated_by")
+        return super().get_queryset().select_related("updated_by", "data_source")
 
     @extend_schema(request=SubmitSerializer, responses={201: CommandDetailSerializer})
     @action(detail=True, methods=["post"])
@@ -129,7 +129,12 @@ class SavedQueryViewSet(DataScopedViewSet):
         member = self.member
         if not policy.can(member, "submit", "commands", command_type=CommandType.SQL):
             raise exceptions.PermissionDenied("Your role may not submit sql commands.")
-        body = request.data.dict() if isinstance(request.data, QueryDict) else dict(request.data)
+        if isinstance(request.data, QueryDict):
+            body = request.data.dict()
+        elif isinstance(request.data, dict):
+            body = dict(request.data)
+        else:
+            raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
         body.update(command_type=CommandType.SQL, saved_query=saved.pk)
         serializer = SubmitSerializer(data=body, context={"request": request})
         serializer.is_valid(raise_exception=True)

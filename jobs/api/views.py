@@ -27,6 +27,8 @@ from jobs.logs import read_log
 from jobs.models import Command, CommandType, Source
 
 MAX_LOG_PAGE = 1024 * 1024
+# What makes two submissions with one submission_id "the same command".
+DEFINITION = ("command_type", "script", "query", "data_source", "parameters", "saved_query")
 
 
 class CommandPagination(CursorPagination):
@@ -76,7 +78,10 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         try:
             command = submit(member, data, Source.API)
         except IntegrityError:  # the same submission_id raced in; answer like a repeat
-            return self._existing(member, data)
+            existing = self._existing(member, data)
+            if existing is None:
+                raise
+            return existing
         audit.record("commands.submit", member=member, obj=command, request=request)
         return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
 
@@ -88,9 +93,11 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ).first()
         if command is None:
             return None
-        same = (command.command_type == data["command_type"]
-                and command.body == data.get("script", data.get("query")))
-        if not same:
+        if not Command.objects.visible_to(member).filter(pk=command.pk).exists():
+            # Someone else's command the caller may not read: say nothing about it.
+            raise Conflict(f"submission_id {data['submission_id']!r} is already used in "
+                           "this account.")
+        if any(getattr(command, field) != data[field] for field in DEFINITION if field in data):
             raise Conflict(f"submission_id {data['submission_id']!r} is already used by "
                            f"command {command.pk} with a different definition.")
         return Response(CommandDetailSerializer(command).data, status=status.HTTP_200_OK)

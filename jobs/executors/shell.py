@@ -25,6 +25,7 @@ MAX_LINE_BYTES = 4 * 1024
 DRAIN_TIMEOUT = 1.0
 
 _PR_SET_PDEATHSIG = 1
+MAX_STEPS = 2**31 - 1
 _PROGRESS_LINE = re.compile(rb"::progress[ \t]+(\d{1,18})(?:/(\d{1,18}))?")
 
 
@@ -110,7 +111,9 @@ def parse_progress_line(line: bytes) -> Progress | None:
     ready, total = int(match[1]), int(match[2])
     if total == 0:
         return None
-    return Progress(percent=min(100, ready * 100 // total), ready=ready, total=total)
+    percent = min(100, ready * 100 // total)
+    # Counts are stored in 32-bit columns; a command printing bigger ones keeps its percent.
+    return Progress(percent=percent, ready=min(ready, MAX_STEPS), total=min(total, MAX_STEPS))
 
 
 class ProgressParser:

@@ -143,3 +143,31 @@ def test_inactive_membership_may_do_nothing(member):
 ])
 def test_invalid_policies_are_rejected_naming_the_field(resource, actions, conditions, field):
     assert field in policy.validate_policy(resource, actions, conditions)
+
+
+def test_own_on_a_resource_without_owners_is_rejected():
+    assert "conditions" in policy.validate_policy("groups", ["read"], {"own": True})
+    assert policy.validate_policy("*", ["read"], {"own": True}) == {}
+
+
+def test_an_own_allow_on_everything_lists_no_ownerless_rows_and_never_fails(account):
+    role = role_with(account, "own-all", {"resource": "*", "actions": ["read"],
+                                          "conditions": {"own": True}})
+    actor = make_member(account, "own@acme.test", roles=[role])
+    assert actor.client.get("/api/v1/groups/").status_code == 200
+    assert policy.restrict(Group.objects.all(), actor.membership, "read", "groups").count() == 0
+    own_tokens = policy.restrict(ApiToken.objects.all(), actor.membership, "read", "tokens")
+    assert list(own_tokens.values_list("membership", flat=True)) == [actor.membership.pk]
+
+
+def test_a_deny_by_command_type_does_not_hide_rows_without_a_type(account, admin):
+    role = role_with(account, "no-shell-anywhere", {
+        "resource": "*", "actions": ["read"], "access": "deny",
+        "conditions": {"command_types": ["shell"]}})
+    group = Group.objects.create(account=account, name="no-shell")
+    group.roles.add(role)
+    admin.membership.groups.add(group)
+    m = fresh(admin)
+    tokens = policy.restrict(ApiToken.objects.all(), m, "read", "tokens")
+    assert tokens.count() == ApiToken.objects.filter(membership__account=account).count()
+    assert policy.can(m, "read", "tokens", obj=tokens.first())

@@ -281,3 +281,17 @@ def test_event_stream_resumes_from_last_event_id(member):
                                  HTTP_LAST_EVENT_ID="4")
     text = b"".join(response.streaming_content).decode()
     assert '"data": "new\\n"' in text and "old" not in text
+
+
+def test_a_submission_id_of_a_command_the_caller_cannot_read_reveals_nothing(account, admin):
+    role = Role.objects.create(account=account, name="own-only")
+    Policy.objects.create(role=role, resource="commands", actions=["submit"])
+    Policy.objects.create(role=role, resource="commands", actions=["read"],
+                          conditions={"own": True})
+    loner = make_member(account, "loner@acme.test", roles=[role])
+    theirs = post(admin, command_type="shell", script="echo secret", submission_id="shared",
+                  runtime_env={"env_vars": {"TOKEN": "hidden"}}).json()
+    replay = post(loner, command_type="shell", script="echo secret", submission_id="shared")
+    assert replay.status_code == 409
+    assert "hidden" not in replay.content.decode()
+    assert str(theirs["id"]) not in replay.json()["detail"]

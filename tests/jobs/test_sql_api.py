@@ -66,6 +66,19 @@ def test_the_admin_never_renders_a_target(admin, source, client):
     assert source.target not in page.content.decode()
 
 
+def test_view_only_staff_never_see_a_target(admin, source, client):
+    from django.contrib.auth.models import Permission
+
+    admin.user.is_staff = True
+    admin.user.save()
+    admin.user.user_permissions.add(Permission.objects.get(codename="view_datasource"))
+    client.force_login(admin.user)
+    page = client.get(f"/admin/jobs/datasource/{source.pk}/change/")
+    assert page.status_code == 200
+    assert source.name in page.content.decode()
+    assert source.target not in page.content.decode()
+
+
 @pytest.mark.parametrize("target", [
     "relative/path.sqlite3",
     str(Path(django_settings.BASE_DIR) / "var" / "jobportal.sqlite3"),

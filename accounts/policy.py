@@ -199,6 +199,22 @@ def restrict(queryset, member, action, resource):
     return queryset
 
 
+def may_grant_admin(member):
+    """Putting members into (or out of) ``system-admin`` needs the right to change roles:
+    ``members`` or ``groups`` rights alone must not be a path to every right."""
+    return can(member, "update", "roles")
+
+
+def other_active_admins(account_id, excluding_membership_id):
+    """Active members of the account's ``system-admin`` group other than this one."""
+    from accounts.models import Membership
+
+    return Membership.objects.filter(
+        account_id=account_id, is_active=True, groups__name=SYSTEM_ADMIN,
+        groups__account_id=account_id,
+    ).exclude(pk=excluding_membership_id).exists()
+
+
 def effective_permissions(member):
     """``{resource: [actions]}`` this member may do on at least some objects."""
     return {

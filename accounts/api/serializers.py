@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts import policy
 from accounts.authentication import membership_of
-from accounts.models import ApiToken, Group, Membership, Policy, Role, User
+from accounts.models import SYSTEM_ADMIN, ApiToken, Group, Membership, Policy, Role, User
 
 
 class AccountScopedSlugField(serializers.SlugRelatedField):
@@ -113,6 +113,26 @@ class GroupSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Built-in groups keep their name.")
         return value
 
+    def validate_roles(self, value):
+        if self.instance is not None and self.instance.builtin and (
+            {r.pk for r in value} != set(self.instance.roles.values_list("pk", flat=True))
+        ):
+            raise serializers.ValidationError("Built-in groups keep their roles.")
+        return value
+
+    def validate_members(self, value):
+        group = self.instance
+        if group is None or group.name != SYSTEM_ADMIN:
+            return value
+        member = membership_of(self.context["request"])
+        before = set(group.members.values_list("pk", flat=True))
+        if {m.pk for m in value} != before and not policy.may_grant_admin(member):
+            raise serializers.ValidationError(
+                "Changing who is in system-admin needs the right to update roles.")
+        if not any(m.is_active for m in value):
+            raise serializers.ValidationError("The account needs at least one active admin.")
+        return value
+
 
 class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email")
@@ -134,6 +154,22 @@ class MemberSerializer(serializers.ModelSerializer):
         ).exists():
             raise serializers.ValidationError("This user is already a member of the account.")
         return value.lower()
+
+    def validate(self, attrs):
+        member = membership_of(self.context["request"])
+        admin_group = Group.objects.get(account_id=member.account_id, name=SYSTEM_ADMIN)
+        was_admin = self.instance is not None and self.instance.groups.filter(
+            pk=admin_group.pk).exists()
+        groups = attrs.get("groups")
+        will_be_admin = admin_group in groups if groups is not None else was_admin
+        if will_be_admin != was_admin and not policy.may_grant_admin(member):
+            raise serializers.ValidationError(
+                {"groups": "Changing who is in system-admin needs the right to update roles."})
+        loses_admin = was_admin and (not will_be_admin or attrs.get("is_active") is False)
+        if loses_admin and not policy.other_active_admins(member.account_id, self.instance.pk):
+            raise serializers.ValidationError(
+                {"groups": "The account needs at least one active admin."})
+        return attrs
 
     @transaction.atomic
     def create(self, validated_data):

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +16,7 @@ from accounts.api.serializers import (
     TokenSerializer,
 )
 from accounts.authentication import membership_of
-from accounts.models import ApiToken, Group, Membership, Role
+from accounts.models import SYSTEM_ADMIN, ApiToken, Group, Membership, Role
 from accounts.permissions import PolicyPermission
 from jobportal.problems import Conflict
 
@@ -120,6 +120,10 @@ class MemberViewSet(AccountScopedViewSet):
     def perform_destroy(self, instance):
         if instance.pk == self.member.pk:
             raise Conflict("You cannot remove your own membership.")
+        is_admin = instance.groups.filter(name=SYSTEM_ADMIN).exists()
+        if is_admin and not policy.may_grant_admin(self.member):
+            raise exceptions.PermissionDenied(
+                "Removing a system-admin member needs the right to update roles.")
         super().perform_destroy(instance)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.models import ApiToken, AuditEvent, Group, Membership, Role, User
+from accounts.models import ApiToken, AuditEvent, Group, Membership, Policy, Role, User
 
 ADMIN_ONLY = {"admin": 200, "member": 403, "reader": 403, "outsider": 200}
 
@@ -167,3 +167,49 @@ def test_malformed_json_is_a_400_problem(admin):
     response = admin.client.post("/api/v1/tokens/", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["title"] == "Bad Request"
+
+
+@pytest.fixture
+def member_manager(account):
+    """May manage members and groups, but not roles."""
+    from tests.conftest import make_member
+
+    role = Role.objects.create(account=account, name="member-manager")
+    Policy.objects.create(role=role, resource="members", actions=["*"])
+    Policy.objects.create(role=role, resource="groups", actions=["*"])
+    return make_member(account, "hr@acme.test", roles=[role])
+
+
+def test_members_rights_alone_cannot_grant_system_admin(member_manager, member):
+    response = member_manager.client.patch(
+        f"/api/v1/members/{member_manager.membership.pk}/",
+        {"groups": ["system-admin"]}, format="json")
+    assert response.status_code == 400
+    assert "groups" in response.json()["errors"]
+    group = Group.objects.get(account=member.account, name="system-admin")
+    grant = member_manager.client.patch(
+        f"/api/v1/groups/{group.pk}/",
+        {"members": [member_manager.membership.pk, member.membership.pk]}, format="json")
+    assert grant.status_code == 400
+    assert not group.members.filter(pk=member_manager.membership.pk).exists()
+
+
+def test_builtin_groups_keep_their_roles(admin, account):
+    group = Group.objects.get(account=account, name="system-admin")
+    response = admin.client.patch(f"/api/v1/groups/{group.pk}/", {"roles": []}, format="json")
+    assert response.status_code == 400
+    assert group.roles.count() == 1
+
+
+def test_the_last_active_admin_cannot_be_removed_from_system_admin(admin, member, account):
+    from tests.conftest import make_member
+
+    other = make_member(account, "other-admin@acme.test", ["system-admin"])
+    ok = admin.client.patch(f"/api/v1/members/{other.membership.pk}/",
+                            {"is_active": False}, format="json")
+    assert ok.status_code == 200
+    last = admin.client.patch(f"/api/v1/members/{admin.membership.pk}/",
+                              {"groups": ["system-user"]}, format="json")
+    assert last.status_code == 400
+    assert Group.objects.get(account=account, name="system-admin").members.filter(
+        pk=admin.membership.pk).exists()

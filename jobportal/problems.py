@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,16 @@ class Conflict(exceptions.APIException):
     status_code = 409
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+def public_path(request):
+    """The request's path and query without an ``api_key`` (a secret in the query string)."""
+    return remove_query_param(request.get_full_path(), "api_key")
+
+
+def public_url(request):
+    """The absolute request URL without an ``api_key``, for links in responses."""
+    return remove_query_param(request.build_absolute_uri(), "api_key")
 
 
 def problem(status, detail=None, *, instance="", code=None, errors=None, **extra):
@@ -61,7 +72,7 @@ def _messages(value):
 def exception_handler(exc, context):
     """DRF exception handler producing problem details (and logging what was unexpected)."""
     request = context.get("request")
-    instance = request.get_full_path() if request is not None else ""
+    instance = public_path(request) if request is not None else ""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -95,7 +106,7 @@ def exception_handler(exc, context):
 
 def problem_response(request, status, detail=None, code=None):
     return JsonResponse(
-        problem(status, detail, instance=request.get_full_path(), code=code),
+        problem(status, detail, instance=public_path(request), code=code),
         status=status, content_type=PROBLEM_CONTENT_TYPE,
     )
 

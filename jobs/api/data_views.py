@@ -9,11 +9,11 @@ from django.http import QueryDict
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, parsers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from accounts import audit, policy
 from accounts.api.views import AccountScopedViewSet
+from jobportal.pagination import CursorPagination
 from jobportal.problems import Conflict
 from jobs import datasets
 from jobs.api.data_serializers import (

@@ -5,13 +5,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from accounts import audit, policy
 from accounts.authentication import membership_of
 from accounts.permissions import PolicyPermission
-from jobportal.problems import Conflict
+from jobportal.pagination import CursorPagination
+from jobportal.problems import Conflict, public_url
 from jobs import lifecycle
 from jobs import results as stored_results
 from jobs.api.data_serializers import ResultPageSerializer
@@ -36,6 +36,7 @@ class CommandPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
 
 
 class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -195,7 +196,7 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return Response(stored_results.shell_page(command, offset, limit))
         first, last = stored_results.requested_range(request.query_params)
         return Response(stored_results.sql_page(command, first, last,
-                                                url=request.build_absolute_uri()))
+                                                url=public_url(request)))
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "json", "ndjson"],

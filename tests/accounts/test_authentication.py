@@ -97,3 +97,18 @@ def test_token_styles_over_real_http(live_server):
     assert denied.status_code == 401
     assert denied.headers["content-type"] == "application/problem+json"
     assert denied.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_an_api_key_in_the_query_is_never_repeated_in_responses(member):
+    from jobs import lifecycle
+
+    for _ in range(3):
+        lifecycle.submit(account=member.account, user=member.user, source="api",
+                         command_type="shell", script="true")
+    client = APIClient()
+    page = client.get("/api/v1/commands/", {"api_key": member.token, "page_size": 1})
+    assert page.status_code == 200
+    assert page.json()["next"] and member.token not in page.json()["next"]
+    missing = client.get("/api/v1/commands/999999/", {"api_key": member.token})
+    assert missing.status_code == 404
+    assert member.token not in missing.content.decode()

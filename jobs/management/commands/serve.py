@@ -42,6 +42,8 @@ class Command(BaseCommand):
                 sys.executable, "-m", "gunicorn", "jobportal.wsgi", "--bind", f"{host}:{port}",
                 "--workers", str(web_workers), "--worker-class", "gthread",
                 "--threads", str(threads), "--access-logfile", "-", "--graceful-timeout", "10",
+                # The path without its query string: ?api_key= carries a secret.
+                "--access-logformat", '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss',
             ], **spawn),
         }
         if not no_worker:

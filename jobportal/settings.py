@@ -255,6 +255,9 @@ JOBPORTAL = {
     "WORK_ROOT": Path(env("JOBPORTAL_WORK_ROOT", DATA_DIR / "work")),
     "SHELL": env("JOBPORTAL_SHELL", "/bin/bash"),
     "SHELL_PATH": env("JOBPORTAL_SHELL_PATH", os.environ.get("PATH", os.defpath)),
+    # Run shell commands as this OS user (the worker must run as root to switch). Without it
+    # commands run as the worker's own user and can read what that user can read.
+    "RUN_AS_USER": env("JOBPORTAL_RUN_AS_USER", ""),
     "ALLOWED_WORKING_DIRS": env_list("JOBPORTAL_ALLOWED_WORKING_DIRS"),
     "KEEP_WORKDIRS": env_bool("JOBPORTAL_KEEP_WORKDIRS"),
     "LIMIT_CPU_SECONDS": env_int("JOBPORTAL_LIMIT_CPU_SECONDS", 3600),

@@ -125,6 +125,7 @@ class CeleryWorker:
         close_old_connections()
         try:
             lifecycle.reap()
+            lifecycle.sweep_local_leftovers()
             if self.follow_all and not self.signals:
                 self.follow_queues()
         except DatabaseError:

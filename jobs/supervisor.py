@@ -5,8 +5,10 @@ Independent of the task engine: the engine only delivers "run command N" to
 and hands it to a :class:`CommandRun`.
 """
 
+import dataclasses
 import logging
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -165,6 +167,16 @@ class CommandRun:
             open_files=c["LIMIT_OPEN_FILES"] or None,
         )
 
+    def _run_as(self, workdir):
+        """(uid, gid) of the configured run-as user, owning the fresh working directory."""
+        name = self.config["RUN_AS_USER"]
+        if not name:
+            return None, None
+        entry = pwd.getpwnam(name)
+        for path in (workdir, workdir / "tmp"):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return entry.pw_uid, entry.pw_gid
+
     def _run_shell(self):
         command = self.command
         workdir = self._workdir()
@@ -175,7 +187,13 @@ class CommandRun:
             limits=self._limits(), kill_grace=self.config["KILL_GRACE_SECONDS"],
         )
         try:
+            uid, gid = self._run_as(workdir)
+            spec = dataclasses.replace(spec, user=uid, group=gid)
             return shell.run(spec, self, tick_interval=0.1)
+        except (KeyError, PermissionError) as exc:
+            return {"status": Status.ERROR, "error_type": "StartFailed",
+                    "error_message": f"Cannot run as user {self.config['RUN_AS_USER']!r}: "
+                                     f"{exc}"}
         except shell.ExecutorError as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed", "error_message": str(exc)}
         finally:

@@ -84,6 +84,7 @@ class Worker:
         if force or now - self._last_reap >= self.reap_every:
             self._last_reap = now
             lifecycle.reap()
+            lifecycle.sweep_local_leftovers()
 
     def claim_task(self):
         """Lock and claim one ready task of our queues, or None."""

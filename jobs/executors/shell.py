@@ -70,6 +70,10 @@ class ShellSpec:
     timeout: float | None = None  # wall-clock seconds since start
     limits: ResourceLimits = ResourceLimits()
     kill_grace: float = 5.0  # seconds between SIGTERM and SIGKILL of the process group
+    # Run as this uid/gid (needs a privileged worker). Set before the parent-death signal,
+    # because a credential change clears that signal.
+    user: int | None = None
+    group: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,8 @@ def _start(spec: ShellSpec) -> subprocess.Popen:
         return subprocess.Popen(
             spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            close_fds=True, preexec_fn=prepare,
+            close_fds=True, preexec_fn=prepare, user=spec.user, group=spec.group,
+            extra_groups=[] if spec.user is not None else None,
         )
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         raise ExecutorError(f"cannot start {spec.argv[0]!r} in {spec.cwd!r}: {exc}") from exc
@@ -346,6 +351,25 @@ class _Supervision:
             self.selector.unregister(key.fileobj)
             key.fileobj.close()
         self.selector.close()
+
+
+def marked_processes(name: str) -> dict[str, list[int]]:
+    """Every other process whose environment has the variable ``name``, by its value."""
+    prefix = os.fsencode(name) + b"="
+    own_pid = os.getpid()
+    found: dict[str, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == own_pid:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                entries = environ.read().split(b"\0")
+        except (PermissionError, FileNotFoundError, ProcessLookupError):
+            continue
+        for item in entries:
+            if item.startswith(prefix):
+                found.setdefault(os.fsdecode(item[len(prefix):]), []).append(int(entry))
+    return found
 
 
 def kill_marked_processes(marker: str, sig: int = signal.SIGKILL) -> int:

@@ -186,3 +186,34 @@ def test_claim_heartbeat_and_finish_take_few_queries(member, django_assert_num_q
     submit_shell(member)
     with django_assert_num_queries(8):
         lifecycle.finish(running, Status.DONE)
+
+
+def test_sweep_kills_local_leftovers_of_runs_that_are_not_running_here(member, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from jobs.executors.shell import marked_processes
+
+    running = lifecycle.claim(submit_shell(member).pk, WORKER)
+    finished = lifecycle.claim(submit_shell(member).pk, WORKER)
+    lifecycle.finish(finished, Status.DONE)
+
+    def detached(marker):
+        key, _, value = marker.partition("=")
+        return subprocess.Popen(["sleep", "60"], env={key: value}, start_new_session=True)
+
+    keep = detached(lifecycle.run_marker(running.pk, "w-1"))
+    orphan = detached(lifecycle.run_marker(finished.pk, "w-1"))
+    stale_worker = detached(lifecycle.run_marker(running.pk, "w-dead"))
+    other_portal = detached(f"JOBPORTAL_RUN=0123456789ab/w-1/{finished.pk}")
+    try:
+        assert lifecycle.sweep_local_leftovers() == 2
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert stale_worker.wait(timeout=10) == -signal.SIGKILL
+        assert keep.poll() is None and other_portal.poll() is None
+        assert any(keep.pid in pids for pids in marked_processes("JOBPORTAL_RUN").values())
+    finally:
+        for proc in (keep, other_portal):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

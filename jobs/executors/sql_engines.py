@@ -277,6 +277,18 @@ class PostgresSession:
         # refuses SET TRANSACTION READ WRITE.
         milliseconds = "0" if self._timeout is None else str(math.ceil(self._timeout * 1000))
         conn.execute("SELECT set_config('statement_timeout', %s, false)", [milliseconds])
+        # A read-only transaction does not stop a superuser (COPY ... TO PROGRAM,
+        # pg_read_file) nor members of the server-file roles: such credentials are refused.
+        powerful = conn.execute(
+            "SELECT rolsuper OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')"
+            " OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')"
+            " FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if powerful is None or powerful[0]:
+            raise psycopg.OperationalError(
+                "The data source connects as a superuser or a role that may read server files "
+                "or run programs; give it a role that may only read its data."
+            )
 
     def refusal(self, sql: str) -> str | None:
         return None

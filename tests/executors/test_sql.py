@@ -730,3 +730,10 @@ def test_postgresql_values_and_type_names_come_out_json_safe(pg_source):
     assert row[2:] == [86402.0, "AP8=", "00000000-0000-0000-0000-000000000001", [1, 2],
                        {"k": [1.5]}, "infinity", None]  # fmt: skip
     json.dumps(hooks.rows)
+
+
+def test_postgresql_refuses_superuser_credentials(pg_database):
+    superuser = Source("postgresql", pg_database["owner_dsn"], lambda: None)
+    error = sql_error(superuser, "SELECT pg_read_file('/etc/hostname')")
+    assert error.error_type == "ConnectionError"
+    assert "superuser" in error.message

@@ -21,7 +21,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
@@ -227,12 +228,21 @@ def reap(now=None):
             if hostname == socket.gethostname():
                 kill_leftovers(pk, worker_id)
     requeued = _requeue_stale(now, config["REQUEUE_AFTER_SECONDS"])
-    for account_id in (
-        Command.objects.filter(status=Status.WAITING).order_by()
-        .values_list("account_id", flat=True).distinct()
-    ):
+    for account_id in _accounts_with_free_slots_and_waiting_commands():
         admit(account_id)
     return reaped, requeued
+
+
+def _accounts_with_free_slots_and_waiting_commands():
+    """One query, so a reaper pass takes no account lock where there is nothing to admit."""
+    mine = Command.objects.filter(account=OuterRef("pk")).order_by()
+    holding = (mine.filter(status__in=Status.HOLDING_SLOT).values("account")
+               .annotate(n=Count("*")).values("n"))
+    return (
+        Account.objects.filter(Exists(mine.filter(status=Status.WAITING)))
+        .annotate(holding=Coalesce(Subquery(holding), 0))
+        .filter(holding__lt=F("max_concurrency")).values_list("pk", flat=True)
+    )
 
 
 def _requeue_stale(now, after_seconds):

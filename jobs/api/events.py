@@ -10,7 +10,9 @@ from jobs.logs import read_log
 from jobs.models import Command
 
 POLL_SECONDS = 0.5
-MAX_STREAM_SECONDS = 600  # clients reconnect with Last-Event-ID; bounds a thread per client
+# Each open stream holds a web thread: streams end after a minute and clients reconnect with
+# Last-Event-ID (EventSource does so by itself), so slow readers cannot pin the threads.
+MAX_STREAM_SECONDS = 60
 STATUS_FIELDS = ("status", "throttled", "progress", "steps_ready", "steps_total", "exit_code",
                  "error_type", "error_message", "log_size")
 

@@ -217,3 +217,14 @@ def test_sweep_kills_local_leftovers_of_runs_that_are_not_running_here(member, t
         for proc in (keep, other_portal):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def test_reaper_takes_no_account_lock_where_nothing_can_be_admitted(member, outsider):
+    from jobs.lifecycle import _accounts_with_free_slots_and_waiting_commands
+
+    for _ in range(3):
+        submit_shell(member)  # acme: 2 queued (its limit), 1 waiting
+    submit_shell(outsider)  # globex: 1 queued, nothing waiting
+    assert list(_accounts_with_free_slots_and_waiting_commands()) == []
+    Account.objects.filter(pk=member.account.pk).update(max_concurrency=3)
+    assert list(_accounts_with_free_slots_and_waiting_commands()) == [member.account.pk]

@@ -4,14 +4,13 @@ Thin views over :mod:`accounts.policy` (through ``AccountScopedViewSet``: other 
 objects answer 404), :mod:`jobs.datasets` and the command submission of :mod:`jobs.api.views`.
 """
 
-from django.db import IntegrityError
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, parsers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts import audit, policy
+from accounts import audit
 from accounts.api.views import AccountScopedViewSet
 from jobportal.pagination import CursorPagination
 from jobportal.problems import Conflict
@@ -23,8 +22,8 @@ from jobs.api.data_serializers import (
     SavedQuerySerializer,
 )
 from jobs.api.serializers import CommandDetailSerializer, SubmitSerializer
-from jobs.api.views import submit
-from jobs.models import Command, CommandType, Dataset, DataSource, SavedQuery, Source
+from jobs.api.views import submit_request
+from jobs.models import Command, CommandType, Dataset, DataSource, SavedQuery
 
 
 class ByNamePagination(CursorPagination):
@@ -126,9 +125,6 @@ class SavedQueryViewSet(DataScopedViewSet):
         """Submit this saved query as a SQL command. Body: ``parameters`` (checked against the
         query's schema), optional ``data_source``, ``name``, ``timeout``, ``submission_id``…"""
         saved = self.get_object()
-        member = self.member
-        if not policy.can(member, "submit", "commands", command_type=CommandType.SQL):
-            raise exceptions.PermissionDenied("Your role may not submit sql commands.")
         if isinstance(request.data, QueryDict):
             body = request.data.dict()
         elif isinstance(request.data, dict):
@@ -136,12 +132,5 @@ class SavedQueryViewSet(DataScopedViewSet):
         else:
             raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
         body.update(command_type=CommandType.SQL, saved_query=saved.pk)
-        serializer = SubmitSerializer(data=body, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        try:
-            command = submit(member, serializer.validated_data, Source.API)
-        except IntegrityError as exc:
-            raise Conflict("That submission_id is already used by another command.") from exc
-        audit.record("saved_queries.run", member=member, obj=saved, request=request,
-                     command=command.pk, version=command.saved_query_version)
-        return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
+        return submit_request(request, body, "saved_queries.run", saved_query=saved.pk,
+                              version=saved.version)

@@ -66,42 +66,7 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request):
         """Submit a command. A repeated ``submission_id`` answers the existing command (200)
         when the definition is the same, 409 when it differs; it never runs twice."""
-        member = membership_of(request)
-        serializer = SubmitSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        if not policy.can(member, "submit", "commands", command_type=data["command_type"]):
-            raise exceptions.PermissionDenied(
-                f"Your role may not submit {data['command_type']} commands.")
-        existing = self._existing(member, data)
-        if existing is not None:
-            return existing
-        try:
-            command = submit(member, data, Source.API)
-        except IntegrityError:  # the same submission_id raced in; answer like a repeat
-            existing = self._existing(member, data)
-            if existing is None:
-                raise
-            return existing
-        audit.record("commands.submit", member=member, obj=command, request=request)
-        return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
-
-    def _existing(self, member, data):
-        if "submission_id" not in data:
-            return None
-        command = Command.objects.filter(
-            account_id=member.account_id, submission_id=data["submission_id"]
-        ).first()
-        if command is None:
-            return None
-        if not Command.objects.visible_to(member).filter(pk=command.pk).exists():
-            # Someone else's command the caller may not read: say nothing about it.
-            raise Conflict(f"submission_id {data['submission_id']!r} is already used in "
-                           "this account.")
-        if any(getattr(command, field) != data[field] for field in DEFINITION if field in data):
-            raise Conflict(f"submission_id {data['submission_id']!r} is already used by "
-                           f"command {command.pk} with a different definition.")
-        return Response(CommandDetailSerializer(command).data, status=status.HTTP_200_OK)
+        return submit_request(request, request.data, "commands.submit")
 
     @extend_schema(request=None, responses=CommandDetailSerializer)
     @action(detail=True, methods=["post"])
@@ -213,6 +178,49 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         command = self.get_object()
         stored_results.require_done(command)
         return stored_results.download_response(command, request.accepted_renderer.format)
+
+
+def submit_request(request, payload, audit_action, **audit_detail):
+    """Validate ``payload`` and submit it as the caller: the one submit path of the API
+    (``POST /commands/`` and ``POST /saved-queries/{id}/run/``)."""
+    member = membership_of(request)
+    serializer = SubmitSerializer(data=payload, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    if not policy.can(member, "submit", "commands", command_type=data["command_type"]):
+        raise exceptions.PermissionDenied(
+            f"Your role may not submit {data['command_type']} commands.")
+    existing = _existing(member, data)
+    if existing is not None:
+        return existing
+    try:
+        command = submit(member, data, Source.API)
+    except IntegrityError:  # the same submission_id raced in; answer like a repeat
+        existing = _existing(member, data)
+        if existing is None:
+            raise
+        return existing
+    audit.record(audit_action, member=member, obj=command, request=request, **audit_detail)
+    return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
+
+
+def _existing(member, data):
+    """The response for a repeated ``submission_id``, or None if it is new."""
+    if "submission_id" not in data:
+        return None
+    command = Command.objects.filter(
+        account_id=member.account_id, submission_id=data["submission_id"]
+    ).first()
+    if command is None:
+        return None
+    if not Command.objects.visible_to(member).filter(pk=command.pk).exists():
+        # Someone else's command the caller may not read: say nothing about it.
+        raise Conflict(f"submission_id {data['submission_id']!r} is already used in "
+                       "this account.")
+    if any(getattr(command, field) != data[field] for field in DEFINITION if field in data):
+        raise Conflict(f"submission_id {data['submission_id']!r} is already used by "
+                       f"command {command.pk} with a different definition.")
+    return Response(CommandDetailSerializer(command).data, status=status.HTTP_200_OK)
 
 
 def submit(member, data, source):

@@ -213,3 +213,42 @@ def test_the_last_active_admin_cannot_be_removed_from_system_admin(admin, member
     assert last.status_code == 400
     assert Group.objects.get(account=account, name="system-admin").members.filter(
         pk=admin.membership.pk).exists()
+
+
+WRITES = [
+    ("post", "/api/v1/groups/", {"name": "new-group"}, Group),
+    ("post", "/api/v1/roles/", {"name": "new-role", "policies": [
+        {"resource": "commands", "actions": ["read"]}]}, Role),
+    ("post", "/api/v1/members/", {"email": "fresh@acme.test"}, Membership),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "payload", "model"), WRITES)
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 201), ("member", 403), ("reader", 403), ("outsider", 201)])
+def test_access_create_on_admin_endpoints(actors, method, url, payload, model, who, status):
+    actor = actors[who]
+    before = model.objects.filter(account=actor.account).count()
+    response = getattr(actor.client, method)(url, payload, format="json")
+    assert response.status_code == status
+    after = model.objects.filter(account=actor.account).count()
+    assert after == before + (1 if status == 201 else 0)
+
+
+@pytest.mark.parametrize("endpoint", ["groups", "roles", "members"])
+@pytest.mark.parametrize(("who", "status"), [
+    ("admin", 200), ("member", 403), ("reader", 403), ("outsider", 404)])
+def test_access_change_and_delete_of_acme_objects(actors, account, endpoint, who, status):
+    role = Role.objects.create(account=account, name="custom")
+    group = Group.objects.create(account=account, name="custom")
+    obj_id = {"groups": group.pk, "roles": role.pk,
+              "members": actors["reader"].membership.pk}[endpoint]
+    change = {"groups": {"name": "renamed"}, "roles": {"description": "changed"},
+              "members": {"is_active": False}}[endpoint]
+    client = actors[who].client
+    patched = client.patch(f"/api/v1/{endpoint}/{obj_id}/", change, format="json")
+    assert patched.status_code == status
+    deleted = client.delete(f"/api/v1/{endpoint}/{obj_id}/")
+    assert deleted.status_code == (204 if status == 200 else status)
+    model = {"groups": Group, "roles": Role, "members": Membership}[endpoint]
+    assert model.objects.filter(pk=obj_id).exists() == (status != 200)

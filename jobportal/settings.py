@@ -259,6 +259,8 @@ JOBPORTAL = {
     # commands run as the worker's own user and can read what that user can read.
     "RUN_AS_USER": env("JOBPORTAL_RUN_AS_USER", ""),
     "ALLOWED_WORKING_DIRS": env_list("JOBPORTAL_ALLOWED_WORKING_DIRS"),
+    # When set, the only labels (worker queues) commands may name; empty accepts any.
+    "LABELS": env_list("JOBPORTAL_LABELS"),
     "KEEP_WORKDIRS": env_bool("JOBPORTAL_KEEP_WORKDIRS"),
     "LIMIT_CPU_SECONDS": env_int("JOBPORTAL_LIMIT_CPU_SECONDS", 3600),
     "LIMIT_MEMORY_BYTES": env_int("JOBPORTAL_LIMIT_MEMORY_BYTES", 4 * 1024**3),

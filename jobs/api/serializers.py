@@ -167,6 +167,11 @@ class SubmitSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         kind = attrs["command_type"]
+        served = settings.JOBPORTAL["LABELS"]
+        if served and attrs.get("label", "default") not in served:
+            # A label no worker serves would leave the command queued, holding a slot.
+            raise serializers.ValidationError(
+                {"label": f"Not a served label; one of: {', '.join(served)}."})
         self._take_saved_query(attrs)
         body_field = "query" if kind == CommandType.SQL else "script"
         other = "script" if body_field == "query" else "query"

@@ -295,3 +295,13 @@ def test_a_submission_id_of_a_command_the_caller_cannot_read_reveals_nothing(acc
     assert replay.status_code == 409
     assert "hidden" not in replay.content.decode()
     assert str(theirs["id"]) not in replay.json()["detail"]
+
+
+def test_only_served_labels_are_accepted_when_they_are_configured(member, settings):
+    settings.JOBPORTAL = {**settings.JOBPORTAL, "LABELS": ["default", "gpu"]}
+    assert post(member, command_type="shell", script="true", label="gpu").status_code == 201
+    assert post(member, command_type="shell", script="true").status_code == 201
+    typo = post(member, command_type="shell", script="true", label="gpus")
+    assert typo.status_code == 400
+    assert "gpu" in typo.json()["errors"]["label"][0]
+    assert Command.objects.count() == 2

@@ -209,8 +209,13 @@ class CommandRun:
             return Status.ERROR
         fields = outcome if isinstance(outcome, dict) else self._shell_outcome(outcome)
         status = fields.pop("status")
+        # Progress reported after the last heartbeat (a last "::progress" line right before
+        # exit) is written with the outcome; a command that is done is at 100 %.
+        pending, self.changes = self.changes, {}
+        if status == Status.DONE:
+            pending.pop("progress", None)
         lifecycle.finish(self.command, status, log_size=self.log.size,
-                         log_truncated=self.log.truncated, **fields)
+                         log_truncated=self.log.truncated, **{**pending, **fields})
         return status
 
     def _shell_outcome(self, outcome):

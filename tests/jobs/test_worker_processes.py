@@ -88,7 +88,8 @@ def test_the_environment_is_clean_plus_runtime_env(member, start_worker):
 
 
 def test_progress_lines_become_progress_and_steps(member, start_worker):
-    pk = submit(member, "echo '::progress 1/4'; echo '::progress 3/4'")
+    # The last line comes right before exit, after the last heartbeat: it must still count.
+    pk = submit(member, "echo '::progress 1/4'; sleep 0.5; echo '::progress 3/4'")
     start_worker("--once").wait(timeout=60)
     done = command(pk)
     assert (done.steps_ready, done.steps_total) == (3, 4)

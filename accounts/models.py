@@ -225,9 +225,6 @@ class ApiToken(models.Model):
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
 
-    def policy_owner_id(self):
-        return self.membership.user_id
-
     @classmethod
     def issue(cls, membership, name, expires_at=None):
         """Create a token and return ``(token, raw_secret)``; the secret is not stored."""

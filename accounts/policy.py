@@ -85,9 +85,16 @@ def _matches(policy, action, resource):
     return policy.resource in (resource, "*") and (action in actions or "*" in actions)
 
 
+def _related_id(obj, path):
+    """The id at the end of a ``policy_*_field`` path such as ``membership__user``."""
+    *hops, last = path.split("__")
+    for hop in hops:
+        obj = getattr(obj, hop)
+    return getattr(obj, f"{last}_id", None)
+
+
 def _owner_id(obj):
-    owner = getattr(obj, "policy_owner_id", None)
-    return owner() if callable(owner) else getattr(obj, "user_id", None)
+    return _related_id(obj, getattr(type(obj), "policy_owner_field", "user"))
 
 
 def _applies(policy, member, obj, command_type):
@@ -118,8 +125,10 @@ def can(member, action, resource, obj=None, command_type=None):
     """May ``member`` do ``action`` on ``resource`` (this ``obj``, this ``command_type``)?"""
     if member is None or not member.is_active or not member.account.is_active:
         return False
-    if obj is not None and _account_id(obj) != member.account_id:
-        return False
+    if obj is not None:
+        account_path = getattr(type(obj), "policy_account_field", "account")
+        if _related_id(obj, account_path) != member.account_id:
+            return False
     allowed = False
     for policy in policies_of(member):
         if not _matches(policy, action, resource):
@@ -130,13 +139,6 @@ def can(member, action, resource, obj=None, command_type=None):
             return False
         allowed = True
     return allowed
-
-
-def _account_id(obj):
-    *path, last = getattr(type(obj), "policy_account_field", "account").split("__")
-    for part in path:
-        obj = getattr(obj, part)
-    return getattr(obj, f"{last}_id")
 
 
 def _condition_q(policy, member, model):

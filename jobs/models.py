@@ -342,9 +342,6 @@ class DataSource(models.Model):
     def __str__(self):
         return f"{self.name} ({self.engine})"
 
-    def policy_owner_id(self):
-        return self.created_by_id
-
     def target_problem(self):
         """Why this source's target may not be used, or None."""
         if self.is_default:
@@ -412,9 +409,6 @@ class Dataset(models.Model):
     def __str__(self):
         return f"{self.name} ({self.format}, {self.row_count} rows)"
 
-    def policy_owner_id(self):
-        return self.created_by_id
-
 
 class SavedQuery(models.Model):
     """SQL with named, typed parameters, run by name (the toolkit's ``query_id``, Qubole's
@@ -452,9 +446,6 @@ class SavedQuery(models.Model):
 
     def __str__(self):
         return f"{self.name} v{self.version}"
-
-    def policy_owner_id(self):
-        return self.created_by_id
 
     def edit(self, user, **changes):
         """Apply ``changes`` and bump ``version`` in one UPDATE, so two concurrent edits get two

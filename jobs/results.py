@@ -97,7 +97,8 @@ def decode_cursor(cursor):
     return offset
 
 
-def _whole(params, name, default):
+def whole_param(params, name, default, minimum=0):
+    """Query parameter ``name`` as a whole number ≥ ``minimum`` (400 naming it otherwise)."""
     raw = params.get(name)
     if raw in (None, ""):
         return default
@@ -105,23 +106,23 @@ def _whole(params, name, default):
         value = int(raw)
     except ValueError as exc:
         raise exceptions.ValidationError({name: "A whole number."}) from exc
-    if value < 0:
-        raise exceptions.ValidationError({name: "At least 0."})
+    if value < minimum:
+        raise exceptions.ValidationError({name: f"At least {minimum}."})
     return value
 
 
 def requested_range(params):
     """``(first, last)`` rows asked for: ``offset_start``/``offset_end`` (end inclusive; the
     end defaults to ``page_size`` rows) or ``cursor``/``page_size``; at most MAX_PAGE_ROWS."""
-    size = _whole(params, "page_size", DEFAULT_PAGE_ROWS)
+    size = whole_param(params, "page_size", DEFAULT_PAGE_ROWS)
     if size < 1:
         raise exceptions.ValidationError({"page_size": "At least 1."})
     if params.get("cursor"):
         first = decode_cursor(params["cursor"])
         last = first + size - 1
     else:
-        first = _whole(params, "offset_start", 0)
-        last = _whole(params, "offset_end", first + size - 1)
+        first = whole_param(params, "offset_start", 0)
+        last = whole_param(params, "offset_end", first + size - 1)
         if last < first:
             raise exceptions.ValidationError(
                 {"offset_end": "Must not be less than offset_start (the end is inclusive)."})

@@ -107,8 +107,7 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def logs(self, request, pk=None):
         """Read the log by byte offset; ``more`` is true while more may come."""
         command = self.get_object()
-        offset = _int_param(request, "offset", 0, 0)
-        limit = min(_int_param(request, "limit", 65536, 1), MAX_LOG_PAGE)
+        offset, limit = _log_window(request)
         stream = request.query_params.get("stream", "all")
         if stream not in ("all", "stdout", "stderr"):
             raise exceptions.ValidationError({"stream": "One of all, stdout, stderr."})
@@ -156,8 +155,7 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         command = self.get_object()
         stored_results.require_done(command)
         if command.command_type == CommandType.SHELL:
-            offset = _int_param(request, "offset", 0, 0)
-            limit = min(_int_param(request, "limit", 65536, 1), MAX_LOG_PAGE)
+            offset, limit = _log_window(request)
             return Response(stored_results.shell_page(command, offset, limit))
         first, last = stored_results.requested_range(request.query_params)
         return Response(stored_results.sql_page(command, first, last,
@@ -231,14 +229,8 @@ def submit(member, data, source):
                                 **fields)
 
 
-def _int_param(request, name, default, minimum):
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise exceptions.ValidationError({name: "A whole number."}) from exc
-    if value < minimum:
-        raise exceptions.ValidationError({name: f"At least {minimum}."})
-    return value
+def _log_window(request):
+    """``(offset, limit)`` of a log read from the query string."""
+    offset = stored_results.whole_param(request.query_params, "offset", 0)
+    limit = stored_results.whole_param(request.query_params, "limit", 65536, minimum=1)
+    return offset, min(limit, MAX_LOG_PAGE)

@@ -19,7 +19,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 @signals.worker_process_init.connect
 def _init_pool_process(**kwargs):
-    from jobs.celery_worker import init_pool_process
+    from jobs.worker.celery_engine import init_pool_process
 
     init_pool_process()
 

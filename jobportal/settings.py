@@ -229,7 +229,7 @@ if TASK_ENGINE == "celery":
     # The backend sends Django's "default" queue to Celery's default queue and every other
     # label to the queue of that name: so label "default" is queue "default" too.
     CELERY_TASK_DEFAULT_QUEUE = "default"
-    CELERY_IMPORTS = ["jobs.tasks"]  # registers run_command in the worker (ENGINE-NOTES)
+    CELERY_IMPORTS = ["jobs.worker.tasks"]  # registers run_command in the worker (ENGINE-NOTES)
     # A message is acknowledged after its task ran and each pool process reserves one at a
     # time; a second delivery is harmless because the claim is conditional (queued -> running).
     # Off is safe too (the reaper re-sends queued commands nobody claimed within

@@ -11,10 +11,7 @@ so two processes racing on one command cannot both win. Admission locks the acco
 ``max_concurrency`` holds under any burst; every finish admits the next waiting command.
 """
 
-import hashlib
 import logging
-import os
-import signal
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,7 +53,7 @@ class WorkerIdentity:
 
 def _enqueue(command_id, label):
     """Hand "run command N" to the task engine, on the command's queue."""
-    from jobs.tasks import run_command
+    from jobs.worker.tasks import run_command
 
     run_command.using(queue_name=label).enqueue(command_id)
 
@@ -225,8 +222,6 @@ def reap(now=None):
         if failed:
             reaped.append(pk)
             logger.warning("command %s: worker %s on %s lost", pk, worker_id, hostname)
-            if hostname == socket.gethostname():
-                kill_leftovers(pk, worker_id)
     requeued = _requeue_stale(now, config["REQUEUE_AFTER_SECONDS"])
     for account_id in _accounts_with_free_slots_and_waiting_commands():
         admit(account_id)
@@ -257,67 +252,6 @@ def _requeue_stale(now, after_seconds):
         if Command.objects.filter(pk=pk, status=Status.QUEUED).update(queued_at=now):
             _enqueue(pk, label)
     return [pk for pk, _ in stale]
-
-
-MARKER = "JOBPORTAL_RUN"
-
-
-def installation_id():
-    """Tells apart portals (say staging and production) whose workers share a machine."""
-    db = settings.DATABASES["default"]
-    identity = f"{db['ENGINE']}|{db.get('HOST')}|{db.get('PORT')}|{db['NAME']}"
-    return hashlib.sha256(identity.encode()).hexdigest()[:12]
-
-
-def run_marker(command_id, worker_id):
-    """The environment entry that marks every process of one run of a command: this portal,
-    the worker (random per worker process) and the command."""
-    return f"{MARKER}={installation_id()}/{worker_id}/{command_id}"
-
-
-def sweep_local_leftovers():
-    """Kill processes on this machine left by runs of this portal that are no longer running
-    under their worker (reaped as WorkerLost by another machine, or their worker died). The
-    parent-death signal reaches only a command's shell, not what it started."""
-    from jobs.executors.shell import marked_processes
-
-    ours = f"{installation_id()}/"
-    runs = {}
-    for value, pids in marked_processes(MARKER).items():
-        if not value.startswith(ours):
-            continue
-        worker_id, _, command_id = value[len(ours):].rpartition("/")
-        if command_id.isdigit():
-            runs[(worker_id, int(command_id))] = pids
-    if not runs:
-        return 0
-    live = set(
-        Command.objects.filter(pk__in={pk for _, pk in runs}, status=Status.RUNNING)
-        .order_by().values_list("worker_id", "id")
-    )
-    killed = 0
-    for key, pids in runs.items():
-        if key in live:
-            continue
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-        logger.warning("command %s: killed %d leftover process(es) of worker %s",
-                       key[1], len(pids), key[0])
-    return killed
-
-
-def kill_leftovers(command_id, worker_id):
-    """Kill every process on this machine still carrying the run's marker variable."""
-    from jobs.executors.shell import kill_marked_processes
-
-    killed = kill_marked_processes(run_marker(command_id, worker_id))
-    if killed:
-        logger.warning("command %s: killed %d leftover process(es)", command_id, killed)
-    return killed
 
 
 def queue_position(command):

@@ -126,7 +126,7 @@ class Command(models.Model):
     log_size = models.BigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
 
-    # SQL commands: where they ran, with which values, and what came back (jobs.sql_runner).
+    # SQL commands: where they ran, with which values, and what came back (jobs.worker.sql).
     data_source = models.ForeignKey(
         "DataSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="commands",
         help_text="SQL: where it runs; the account's built-in source when none is named.")

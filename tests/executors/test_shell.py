@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.executors.processes import kill_marked_processes
 from jobs.executors.shell import (
     ExecutorError,
     Outcome,
@@ -18,7 +19,6 @@ from jobs.executors.shell import (
     ProgressParser,
     ResourceLimits,
     ShellSpec,
-    kill_marked_processes,
     run,
 )
 

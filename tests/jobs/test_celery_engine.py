@@ -19,7 +19,7 @@ from kombu import Connection
 
 from jobportal.celery import app as celery_app
 from jobs.models import Command, Status
-from jobs.tasks import run_command
+from jobs.worker.tasks import run_command
 from tests.jobs.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -28,9 +28,10 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DBS = range(11, 16)
 REDIS_LOCK = "jobportal-test-run"  # who uses this database; expires if a run dies
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
-TERMINAL = {Status.DONE, Status.ERROR, Status.CANCELLED}
+TERMINAL = set(Status.TERMINAL)
 WAIT = 120  # seconds: generous, so a loaded machine slows the tests down instead of failing them
-SUCCEEDED = re.compile(r"jobs\.tasks\.run_command\[[0-9a-f-]+\] succeeded in [0-9.e-]+s: '(\w+)'")
+SUCCEEDED = re.compile(
+    r"jobs\.worker\.tasks\.run_command\[[0-9a-f-]+\] succeeded in [0-9.e-]+s: '(\w+)'")
 
 
 @pytest.fixture

@@ -193,7 +193,8 @@ def test_sweep_kills_local_leftovers_of_runs_that_are_not_running_here(member, t
     import signal
     import subprocess
 
-    from jobs.executors.shell import marked_processes
+    from jobs.executors.processes import marked_processes
+    from jobs.worker.leftovers import run_marker, sweep_local_leftovers
 
     running = lifecycle.claim(submit_shell(member).pk, WORKER)
     finished = lifecycle.claim(submit_shell(member).pk, WORKER)
@@ -203,12 +204,12 @@ def test_sweep_kills_local_leftovers_of_runs_that_are_not_running_here(member, t
         key, _, value = marker.partition("=")
         return subprocess.Popen(["sleep", "60"], env={key: value}, start_new_session=True)
 
-    keep = detached(lifecycle.run_marker(running.pk, "w-1"))
-    orphan = detached(lifecycle.run_marker(finished.pk, "w-1"))
-    stale_worker = detached(lifecycle.run_marker(running.pk, "w-dead"))
+    keep = detached(run_marker(running.pk, "w-1"))
+    orphan = detached(run_marker(finished.pk, "w-1"))
+    stale_worker = detached(run_marker(running.pk, "w-dead"))
     other_portal = detached(f"JOBPORTAL_RUN=0123456789ab/w-1/{finished.pk}")
     try:
-        assert lifecycle.sweep_local_leftovers() == 2
+        assert sweep_local_leftovers() == 2
         assert orphan.wait(timeout=10) == -signal.SIGKILL
         assert stale_worker.wait(timeout=10) == -signal.SIGKILL
         assert keep.poll() is None and other_portal.poll() is None

@@ -154,7 +154,7 @@ def test_finished_task_results_older_than_a_day_go(db):
         when = timezone.now() - timedelta(hours=hours_ago)
         return DBTaskResult.objects.create(
             status=status, args_kwargs={"args": [1], "kwargs": {}},
-            task_path="jobs.tasks.run_command", backend_name="default", run_after=when,
+            task_path="jobs.worker.tasks.run_command", backend_name="default", run_after=when,
             finished_at=when if status in ("SUCCESSFUL", "FAILED") else None,
             exception_class_path="", traceback="")
 
@@ -172,11 +172,11 @@ def test_task_results_abandoned_running_by_dead_workers_go(db, settings):
     long_ago = timezone.now() - timedelta(days=2)
     abandoned = DBTaskResult.objects.create(
         status=TaskResultStatus.RUNNING, args_kwargs={"args": [1], "kwargs": {}},
-        task_path="jobs.tasks.run_command", backend_name="default", started_at=long_ago,
+        task_path="jobs.worker.tasks.run_command", backend_name="default", started_at=long_ago,
         exception_class_path="", traceback="")
     current = DBTaskResult.objects.create(
         status=TaskResultStatus.RUNNING, args_kwargs={"args": [2], "kwargs": {}},
-        task_path="jobs.tasks.run_command", backend_name="default",
+        task_path="jobs.worker.tasks.run_command", backend_name="default",
         started_at=timezone.now(), exception_class_path="", traceback="")
     assert "deleted 1 abandoned running result(s)" in prune()
     assert list(DBTaskResult.objects.values_list("pk", flat=True)) == [current.pk]

@@ -1,6 +1,7 @@
 """Stored results: pages by inclusive row range and by cursor, streamed downloads, 409 before
 the end. Results are produced by the real SQL runner: in a worker process for the 200,000-row
-case, in this process (``supervisor.run_command``) where only the reading side is under test."""
+case, in this process (``jobs.worker.run.run_command``) where only the reading side is
+under test."""
 
 import csv
 import io
@@ -9,8 +10,9 @@ import json
 import pytest
 from django.db import connection
 
-from jobs import lifecycle, results, supervisor
+from jobs import lifecycle, results
 from jobs.models import Command, ResultChunk, Status
+from jobs.worker import run as worker_run
 from tests.jobs.test_sql_support import (
     page,
     rows_of,
@@ -26,7 +28,7 @@ RANGE = "SELECT range AS n, 'row ' || range AS label FROM range({n})"
 def run_here(actor, query, **body):
     """Submit through the API and run it in this process with the real supervisor."""
     pk = submitted(submit_sql(actor, query, **body))
-    supervisor.run_command(pk)
+    worker_run.run_command(pk)
     return Command.objects.get(pk=pk)
 
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from jobportal.procs import die_with_parent
-from jobs.supervisor import new_worker_id
-from jobs.worker import Worker
+from jobs.worker.loop import Worker
+from jobs.worker.run import new_worker_id
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, queues, concurrency, once, max_jobs, interval, worker_id, **options):
         if settings.TASK_ENGINE == "celery":
-            from jobs.celery_worker import run_celery_worker
+            from jobs.worker.celery_engine import run_celery_worker
 
             sys.exit(run_celery_worker(queues, concurrency))
         if concurrency > 1:

@@ -1,4 +1,4 @@
-"""Run one SQL command on the worker: the glue between :class:`jobs.supervisor.CommandRun` and
+"""Run one SQL command on the worker: the glue between :class:`jobs.worker.run.CommandRun` and
 the Django-free executor in :mod:`jobs.executors.sql`.
 
 - The spec comes from the command's data source, or the account's built-in one (DuckDB in

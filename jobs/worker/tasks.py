@@ -2,10 +2,10 @@
 
 from django.tasks import task
 
-from jobs import supervisor
+from jobs.worker import run
 
 
 @task()
 def run_command(command_id: int) -> str:
     """Run command ``command_id`` on this worker (a no-op if it is no longer queued)."""
-    return str(supervisor.run_command(command_id))
+    return str(run.run_command(command_id))

@@ -15,7 +15,8 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from jobs import lifecycle
-from jobs.supervisor import WorkerContext, new_worker_id
+from jobs.worker import leftovers
+from jobs.worker.run import WorkerContext, new_worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Worker:
         if force or now - self._last_reap >= self.reap_every:
             self._last_reap = now
             lifecycle.reap()
-            lifecycle.sweep_local_leftovers()
+            leftovers.sweep_local_leftovers()
 
     def claim_task(self):
         """Lock and claim one ready task of our queues, or None."""

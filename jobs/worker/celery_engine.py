@@ -27,7 +27,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from jobportal.procs import die_with_parent
 from jobs import lifecycle
 from jobs.models import Command, Status
-from jobs.supervisor import WorkerContext, new_worker_id
+from jobs.worker import leftovers
+from jobs.worker.run import WorkerContext, new_worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class CeleryWorker:
         close_old_connections()
         try:
             lifecycle.reap()
-            lifecycle.sweep_local_leftovers()
+            leftovers.sweep_local_leftovers()
             if self.follow_all and not self.signals:
                 self.follow_queues()
         except DatabaseError:

@@ -1,0 +1,134 @@
+"""Shell commands on the worker: the glue between :class:`jobs.worker.run.CommandRun` and the
+Django-free executor in :mod:`jobs.executors.shell`.
+
+A fresh working directory per run (removed afterwards unless ``KEEP_WORKDIRS``), a clean
+environment (nothing of the worker's own, plus ``runtime_env.env_vars`` and ``JOBPORTAL_*``
+facts), the configured resource limits and, optionally, another OS user.
+"""
+
+import dataclasses
+import os
+import pwd
+import shutil
+import signal
+from pathlib import Path
+
+from jobs.executors import shell
+from jobs.logs import tail
+from jobs.models import Status
+from jobs.worker.leftovers import run_marker
+
+SAFE_BASE_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def run_shell(run):
+    """Run ``run.command`` (a claimed shell command) with ``run`` as the executor's hooks;
+    return the outcome dict for ``CommandRun._record``."""
+    return ShellCommandRun(run).execute()
+
+
+class ShellCommandRun:
+    """One shell command's run: where, with what environment and limits, and how it ended."""
+
+    def __init__(self, run):
+        self.run = run
+        self.command = run.command
+        self.config = run.config
+
+    def execute(self):
+        workdir = self.workdir()
+        cwd = (self.command.runtime_env or {}).get("working_dir") or str(workdir)
+        spec = shell.ShellSpec(
+            argv=[self.config["SHELL"], "-c", self.command.script],
+            env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
+            limits=self.limits(), kill_grace=self.config["KILL_GRACE_SECONDS"],
+        )
+        try:
+            uid, gid = self.run_as(workdir)
+            spec = dataclasses.replace(spec, user=uid, group=gid)
+            return self.outcome(shell.run(spec, self.run, tick_interval=0.1))
+        except (KeyError, PermissionError) as exc:
+            return {"status": Status.ERROR, "error_type": "StartFailed",
+                    "error_message": f"Cannot run as user {self.config['RUN_AS_USER']!r}: "
+                                     f"{exc}"}
+        except shell.ExecutorError as exc:
+            return {"status": Status.ERROR, "error_type": "StartFailed", "error_message": str(exc)}
+        finally:
+            if not self.config["KEEP_WORKDIRS"]:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def workdir(self):
+        root = Path(self.config["WORK_ROOT"])
+        path = root / f"{self.command.pk}-{self.command.attempt}-{self.command.worker_id}"
+        (path / "tmp").mkdir(parents=True, mode=0o700, exist_ok=True)
+        return path
+
+    def environment(self, workdir):
+        """A clean environment: nothing of the worker's own (no secrets), plus the command's
+        ``runtime_env.env_vars`` and ``JOBPORTAL_*`` facts; the run marker cannot be overridden."""
+        command = self.command
+        env = {**SAFE_BASE_ENV, "PATH": self.config["SHELL_PATH"], "HOME": str(workdir),
+               "TMPDIR": str(workdir / "tmp")}
+        env.update((command.runtime_env or {}).get("env_vars") or {})
+        env.update({
+            "JOBPORTAL_COMMAND_ID": str(command.pk),
+            "JOBPORTAL_SUBMISSION_ID": command.submission_id,
+            "JOBPORTAL_ACCOUNT": command.account.slug,
+            "JOBPORTAL_ATTEMPT": str(command.attempt),
+            "JOBPORTAL_WORKDIR": str(workdir),
+        })
+        key, _, value = run_marker(command.pk, command.worker_id).partition("=")
+        env[key] = value
+        return env
+
+    def limits(self):
+        c = self.config
+        return shell.ResourceLimits(
+            cpu_seconds=c["LIMIT_CPU_SECONDS"] or None,
+            memory_bytes=c["LIMIT_MEMORY_BYTES"] or None,
+            file_size_bytes=c["LIMIT_FILE_SIZE_BYTES"] or None,
+            open_files=c["LIMIT_OPEN_FILES"] or None,
+        )
+
+    def run_as(self, workdir):
+        """(uid, gid) of the configured run-as user, owning the fresh working directory."""
+        name = self.config["RUN_AS_USER"]
+        if not name:
+            return None, None
+        entry = pwd.getpwnam(name)
+        for path in (workdir, workdir / "tmp"):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return entry.pw_uid, entry.pw_gid
+
+    def outcome(self, outcome):
+        """The status, exit code and error of a finished run, for ``lifecycle.finish``."""
+        self.run.log.flush()  # the error message quotes the last output, read back from storage
+        code = outcome.exit_code
+        if outcome.signal:
+            code = 128 + outcome.signal
+        fields = {"exit_code": code}
+        if self.run.aborted:
+            return {**fields, "status": Status.ERROR, "error_type": "WorkerStopped",
+                    "error_message": "The worker was stopped while the command ran."}
+        if outcome.cancelled:
+            return {**fields, "status": Status.CANCELLED}
+        if outcome.timed_out:
+            return {**fields, "status": Status.ERROR, "error_type": "Timeout",
+                    "error_message": f"Killed after its timeout of {self.command.timeout} s."
+                                     + self.last_output()}
+        if code == 0:
+            return {**fields, "status": Status.DONE}
+        if outcome.signal:
+            name = signal.Signals(outcome.signal).name
+            return {**fields, "status": Status.ERROR, "error_type": "Killed",
+                    "error_message": f"Terminated by {name}." + self.last_output()}
+        return {**fields, "status": Status.ERROR, "error_type": "NonZeroExit",
+                "error_message": f"Exited with code {code}." + self.last_output()}
+
+    def last_output(self):
+        """The tail of stderr (or of stdout when stderr is empty), for error messages."""
+        log = self.run.log
+        text = tail(self.command.pk, log.stream_sizes["stderr"], 2000, stream="stderr")
+        if not text.strip():
+            text = tail(self.command.pk, log.stream_sizes["stdout"], 2000, stream="stdout")
+        return f"\n--- last output ---\n{text}" if text.strip() else ""

@@ -7,7 +7,8 @@ bad token answers 401 with ``WWW-Authenticate: Bearer``, never 403 and never a r
 
 from rest_framework import authentication, exceptions
 
-from accounts.models import ApiToken, Membership, hash_token
+from accounts import access
+from accounts.models import Membership
 
 
 def token_from_request(request):
@@ -23,21 +24,6 @@ def token_from_request(request):
     return request.GET.get("api_key") or None
 
 
-def authenticate_token(raw):
-    """The usable :class:`ApiToken` for ``raw``, with membership, user and account loaded."""
-    token = (
-        ApiToken.objects.select_related("membership__user", "membership__account")
-        .filter(token_hash=hash_token(raw))
-        .first()
-    )
-    if token is None or not token.is_usable:
-        return None
-    membership = token.membership
-    if not (membership.is_active and membership.user.is_active and membership.account.is_active):
-        return None
-    return token
-
-
 class TokenAuthentication(authentication.BaseAuthentication):
     """Authenticate with an :class:`ApiToken`; ``request.auth`` is the token."""
 
@@ -45,7 +31,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         raw = token_from_request(request)
         if raw is None:
             return None
-        token = authenticate_token(raw)
+        token = access.authenticate(raw)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
         token.touch()
@@ -79,6 +65,25 @@ def session_membership(request, user):
     return memberships.order_by("account_id").first()
 
 
+def resolve_membership(request):
+    """The membership a plain Django request acts through: its API token's (a bad token gives
+    none; DRF views answer it with 401), else the signed-in user's chosen one, else None."""
+    raw = token_from_request(request)
+    if raw is not None:
+        token = access.authenticate(raw)
+        return token.membership if token is not None else None
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return session_membership(request, user)
+    return None
+
+
 def membership_of(request):
-    """The membership behind a DRF or Django request, or None."""
-    return getattr(getattr(request, "_request", request), "membership", None)
+    """The membership behind a DRF or Django request, or None: the one accessor every surface
+    asks (set by DRF authentication, else resolved once, lazily, through
+    :class:`accounts.middleware.MembershipMiddleware`)."""
+    request = getattr(request, "_request", request)
+    if "membership" not in request.__dict__:
+        resolve = request.__dict__.get("_resolve_membership")
+        request.membership = resolve() if resolve is not None else None
+    return request.membership

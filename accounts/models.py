@@ -92,6 +92,9 @@ class Account(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    access_version = models.PositiveBigIntegerField(
+        default=0, editable=False,
+        help_text="Goes up on every change of who may do what here (accounts.access).")
 
     objects = AccountManager()
 
@@ -100,6 +103,15 @@ class Account(models.Model):
 
     def __str__(self):
         return self.slug
+
+    def save(self, *args, **kwargs):
+        # access_version is only ever incremented in the database (accounts.access.bump); a
+        # save of an instance read earlier must not write an older value back.
+        if self.pk is not None and kwargs.get("update_fields") is None and not kwargs.get(
+                "force_insert"):
+            kwargs["update_fields"] = [f.attname for f in self._meta.concrete_fields
+                                       if not f.primary_key and f.name != "access_version"]
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):
@@ -242,10 +254,13 @@ class ApiToken(models.Model):
         )
 
     def revoke(self):
+        from accounts import access
+
         ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         self.refresh_from_db(fields=["revoked_at"])
+        access.bump([self.membership.account_id])
 
     def touch(self, every_seconds=60):
         """Record use, at most once a minute, so reads do not turn into writes."""
@@ -257,6 +272,7 @@ class ApiToken(models.Model):
         ApiToken.objects.filter(pk=self.pk).filter(
             models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=stale)
         ).update(last_used_at=now)
+        self.last_used_at = now  # this (possibly cached) instance does not write again
 
 
 class AuditEvent(models.Model):

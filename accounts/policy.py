@@ -201,6 +201,31 @@ def restrict(queryset, member, action, resource):
     return queryset
 
 
+# Environment variable names that usually hold credentials (matched case-insensitively).
+SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
+REDACTED = "********"
+
+
+def may_see_secrets(member, command):
+    """The submitter and the account's administrators see secret-looking values; readers see
+    that they are set, not what they are."""
+    return command.user_id == member.user_id or can(member, "update", "account")
+
+
+def visible_runtime_env(member, command):
+    """``command.runtime_env`` with secret-looking ``env_vars`` values redacted unless
+    ``member`` may see them: the one rule every surface shows runtime environments by."""
+    env = command.runtime_env or {}
+    variables = env.get("env_vars")
+    if not variables or may_see_secrets(member, command):
+        return env
+    redacted = {
+        name: REDACTED if any(part in name.upper() for part in SECRET_NAME_PARTS) else value
+        for name, value in variables.items()
+    }
+    return {**env, "env_vars": redacted}
+
+
 def may_grant_admin(member):
     """Putting members into (or out of) ``system-admin`` needs the right to change roles:
     ``members`` or ``groups`` rights alone must not be a path to every right."""

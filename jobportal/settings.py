@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.MembershipMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "jobportal.middleware.RateLimitHeadersMiddleware",
@@ -280,6 +281,14 @@ JOBPORTAL = {
     "MAX_RESULT_BYTES": env_int("JOBPORTAL_MAX_RESULT_BYTES", 256 * 1024**2),
     "RESULT_CHUNK_ROWS": env_int("JOBPORTAL_RESULT_CHUNK_ROWS", 1000),
     "MAX_DATASET_BYTES": env_int("JOBPORTAL_MAX_DATASET_BYTES", 512 * 1024**2),
+    # How long a web process trusts what it read about a token and its member's rights: the
+    # bound on how late a revoked token or a removed role stops working (accounts.access).
+    "ACCESS_CACHE_SECONDS": env_float("JOBPORTAL_ACCESS_CACHE_SECONDS", 5),
+    # Rate-limit counting: each web process adds its requests to the shared counter every
+    # RATE_FLUSH_REQUESTS requests or RATE_FLUSH_SECONDS, whichever comes first, and on every
+    # request once within RATE_FLUSH_REQUESTS of the limit (accounts.throttling).
+    "RATE_FLUSH_REQUESTS": env_int("JOBPORTAL_RATE_FLUSH_REQUESTS", 20),
+    "RATE_FLUSH_SECONDS": env_float("JOBPORTAL_RATE_FLUSH_SECONDS", 1),
     # When set, SQLite/DuckDB data source files must lie inside one of these directories.
     "DATA_SOURCE_DIRS": env_list("JOBPORTAL_DATA_SOURCE_DIRS"),
 }

@@ -22,8 +22,8 @@ from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from accounts import audit
-from accounts.models import User
-from jobs import lifecycle
+from accounts.models import Membership, User
+from jobs import lifecycle, submission
 from jobs.logs import tail
 from jobs.models import Command, CommandQuerySet, LogChunk, Status
 
@@ -351,16 +351,30 @@ class CommandAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run selected commands", permissions=["change"])
     def rerun_commands(self, request, queryset):
-        """Submit each selected command's definition again, as the operator."""
-        new_ids = []
+        """Submit each selected command's definition again on behalf of its submitter (the
+        operator may not be a member there), with every right the original needed checked
+        again against the submitter's current membership."""
+        new_ids, refused = [], []
         for original in self._acted_on(request, queryset):
-            # On behalf of the original submitter: the operator may not be a member there.
-            command = lifecycle.rerun(original, original.user)
-            audit.record("commands.rerun", actor=request.user, account=original.account,
-                         obj=command, request=request, via="admin", rerun_of=original.pk)
+            member = Membership.objects.select_related("account", "user").filter(
+                account_id=original.account_id, user_id=original.user_id, is_active=True,
+                user__is_active=True, account__is_active=True).first()
+            if member is None:
+                refused.append(f"#{original.pk}: its submitter is no longer an active member")
+                continue
+            try:
+                command, _ = submission.rerun(member, original, request=request,
+                                              actor=request.user, via="admin")
+            except submission.SubmissionError as exc:
+                refused.append(f"#{original.pk}: {exc.message}")
+                continue
             new_ids.append(command.pk)
-        self.message_user(request, f"Re-ran {len(new_ids)} command(s) as new commands "
-                          + _id_list(new_ids), messages.SUCCESS)
+        if new_ids or not refused:
+            self.message_user(request, f"Re-ran {len(new_ids)} command(s) as new commands "
+                              + _id_list(new_ids), messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not re-run: " + "; ".join(refused) + ".",
+                              messages.WARNING)
 
 
 def _id_list(ids, shown=20):

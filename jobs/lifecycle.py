@@ -183,17 +183,6 @@ def cancel(command):
     return command
 
 
-RERUN_FIELDS = ("command_type", "name", "label", "tags", "script", "query", "macros",
-                "resolved_macros", "runtime_env", "metadata", "timeout", "data_source",
-                "parameters", "saved_query", "saved_query_version")
-
-
-def rerun(command, user):
-    """Submit a new command with the same definition."""
-    fields = {name: getattr(command, name) for name in RERUN_FIELDS}
-    return submit(account=command.account, user=user, source="rerun", rerun_of=command, **fields)
-
-
 def reap(now=None):
     """Recover from crashes: fail commands whose worker went silent, re-enqueue queued commands
     whose task message may be lost, and admit waiting commands wherever slots are free.
@@ -223,12 +212,12 @@ def reap(now=None):
             reaped.append(pk)
             logger.warning("command %s: worker %s on %s lost", pk, worker_id, hostname)
     requeued = _requeue_stale(now, config["REQUEUE_AFTER_SECONDS"])
-    for account_id in _accounts_with_free_slots_and_waiting_commands():
+    for account_id in admittable_accounts():
         admit(account_id)
     return reaped, requeued
 
 
-def _accounts_with_free_slots_and_waiting_commands():
+def admittable_accounts():
     """One query, so a reaper pass takes no account lock where there is nothing to admit."""
     mine = Command.objects.filter(account=OuterRef("pk")).order_by()
     holding = (mine.filter(status__in=Status.HOLDING_SLOT).values("account")
@@ -252,12 +241,3 @@ def _requeue_stale(now, after_seconds):
         if Command.objects.filter(pk=pk, status=Status.QUEUED).update(queued_at=now):
             _enqueue(pk, label)
     return [pk for pk, _ in stale]
-
-
-def queue_position(command):
-    """1-based position among the account's waiting commands, or None if not waiting."""
-    if command.status != Status.WAITING:
-        return None
-    return Command.objects.filter(
-        account_id=command.account_id, status=Status.WAITING, pk__lt=command.pk
-    ).count() + 1

@@ -53,6 +53,13 @@ class Source(models.TextChoices):
     RERUN = "rerun", "Re-run"
 
 
+# The fields that define what a command runs: a re-run copies them, and two submissions with
+# one submission_id are "the same command" when they agree on all of them (jobs.submission).
+DEFINITION_FIELDS = ("command_type", "name", "label", "tags", "script", "query", "macros",
+                     "resolved_macros", "runtime_env", "metadata", "timeout", "data_source",
+                     "parameters", "saved_query", "saved_query_version")
+
+
 def new_submission_id():
     return f"jp-{secrets.token_hex(12)}"
 
@@ -188,6 +195,15 @@ class Command(models.Model):
     def body(self):
         """What runs: the script of a shell command, the query of a SQL command."""
         return self.query if self.command_type == CommandType.SQL else self.script
+
+    def definition(self):
+        """``{field: value}`` of :data:`DEFINITION_FIELDS`, related objects as objects."""
+        return {name: getattr(self, name) for name in DEFINITION_FIELDS}
+
+    def definition_key(self):
+        """The definition with related objects as ids, for comparing two commands."""
+        return tuple(getattr(self, self._meta.get_field(name).attname)
+                     for name in DEFINITION_FIELDS)
 
 
 class LogChunk(models.Model):

@@ -65,6 +65,32 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts with empty per-process caches: ids of rolled-back rows come back."""
+    from accounts import access, throttling
+
+    access.forget()
+    throttling.forget_counts()
+    yield
+    access.forget()
+    throttling.forget_counts()
+
+
+@pytest.fixture
+def warm_process(settings):
+    """A web process past its first request: query counts then show what each request costs,
+    not the once-per-interval reads of the access cache and rate counter (see
+    accounts.access and accounts.throttling), whose intervals are stretched for the test."""
+    settings.JOBPORTAL = {**settings.JOBPORTAL, "ACCESS_CACHE_SECONDS": 3600,
+                          "RATE_FLUSH_SECONDS": 3600}
+
+    def warm_up(actor):
+        assert actor.client.get("/api/v1/me").status_code == 200
+
+    return warm_up
+
+
 @pytest.fixture
 def account(db):
     return Account.objects.create_account("acme", "Acme", max_concurrency=2)

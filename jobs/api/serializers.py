@@ -3,22 +3,39 @@
 import re
 
 from django.conf import settings
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
-from accounts import policy
-from accounts.authentication import membership_of
-from jobs.api.data_serializers import DataSourceRefField, parameter_error
-from jobs.models import Command, CommandType, DataSource, SavedQuery
-from jobs.parameters import ParameterError, bind_to_schema, check_values
+from jobs.models import Command, CommandType
+from jobs.reads import waiting_state
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MACRO_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\$")
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}],
+                      "description": "A data source id or name."})
+class DataSourceRef(serializers.Field):
+    """A data source by id or name (which one, and whether the caller may use it, is the
+    submission service's question)."""
+
+    default_error_messages = {"invalid": "A data source id or name."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
+            self.fail("invalid")
+        if isinstance(data, str) and len(data) > 100:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
 
 
 class CommandSerializer(serializers.ModelSerializer):
-    """Everything a client may want to know about a command (read-only)."""
+    """Everything a client may want to know about a command (read-only): the OpenAPI
+    description of what :mod:`jobs.api.representation` builds."""
 
     user = serializers.SerializerMethodField()
     account = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -43,7 +60,10 @@ class CommandSerializer(serializers.ModelSerializer):
 
 
 class CommandDetailSerializer(CommandSerializer):
-    """Detail adds where a waiting command stands and the limit that holds it."""
+    """Detail adds where a waiting command stands and the limit that holds it.
+
+    The API builds this JSON with :mod:`jobs.api.representation`; this serializer is its
+    OpenAPI description and the reference a test holds the representation to."""
 
     queue_position = serializers.SerializerMethodField()
     held_by = serializers.SerializerMethodField()
@@ -53,16 +73,13 @@ class CommandDetailSerializer(CommandSerializer):
         read_only_fields = fields
 
     def get_queue_position(self, obj) -> int | None:
-        from jobs.lifecycle import queue_position
-
-        return queue_position(obj)
+        return waiting_state(obj)[0]
 
     def get_held_by(self, obj) -> dict | None:
         if not obj.throttled:
             return None
         return {"limit": "max_concurrency", "max_concurrency": obj.account.max_concurrency,
-                "active": Command.objects.filter(account_id=obj.account_id)
-                .holding_slot().count()}
+                "active": waiting_state(obj)[1]}
 
 
 class RuntimeEnvSerializer(serializers.Serializer):
@@ -116,7 +133,7 @@ class SubmitSerializer(serializers.Serializer):
                                      required=False)
     macros = serializers.JSONField(required=False)
     submission_id = serializers.CharField(required=False, max_length=128)
-    data_source = DataSourceRefField(required=False, help_text=(
+    data_source = DataSourceRef(required=False, help_text=(
         "SQL: a data source of your account (id or name); default: the built-in DuckDB "
         "source over your datasets, or the saved query's source."))
     parameters = serializers.JSONField(required=False, help_text=(
@@ -155,79 +172,33 @@ class SubmitSerializer(serializers.Serializer):
             raise serializers.ValidationError("An object of names to scalar values.")
         return {str(k): str(v) for k, v in value.items()}
 
-    def validate_saved_query(self, value):
-        member = membership_of(self.context["request"])
-        saved = policy.restrict(SavedQuery.objects.select_related("data_source"), member,
-                                "read", "saved_queries").filter(pk=value).first()
-        if saved is None:
-            raise serializers.ValidationError(f"No saved query {value} in your account.")
-        if not policy.can(member, "run", "saved_queries", obj=saved):
-            raise exceptions.PermissionDenied("Your role may not run this saved query.")
-        return saved
-
     def validate(self, attrs):
+        """What one field cannot say alone: which fields a command type uses."""
         kind = attrs["command_type"]
         served = settings.JOBPORTAL["LABELS"]
         if served and attrs.get("label", "default") not in served:
             # A label no worker serves would leave the command queued, holding a slot.
             raise serializers.ValidationError(
                 {"label": f"Not a served label; one of: {', '.join(served)}."})
-        self._take_saved_query(attrs)
-        body_field = "query" if kind == CommandType.SQL else "script"
-        other = "script" if body_field == "query" else "query"
-        if not attrs.get(body_field):
-            raise serializers.ValidationError({body_field: f"Required for {kind} commands."})
-        if attrs.get(other):
-            raise serializers.ValidationError({other: f"Not used by {kind} commands."})
-        if kind == CommandType.SQL and attrs.get("runtime_env"):
-            raise serializers.ValidationError({"runtime_env": "Only for shell commands."})
-        macros = attrs.get("macros") or {}
-        if macros:
-            text = attrs[body_field]
-            used = {name: macros[name] for name in MACRO_RE.findall(text) if name in macros}
-            attrs[body_field] = MACRO_RE.sub(
-                lambda m: used.get(m.group(1), m.group(0)), text)
-            attrs["resolved_macros"] = used
-        self._sql_inputs(attrs)
-        return attrs
-
-    def _take_saved_query(self, attrs):
-        """A saved query supplies the SQL (and records its version); it is SQL-only."""
-        saved = attrs.get("saved_query")
-        if saved is None:
-            return
-        if attrs["command_type"] != CommandType.SQL:
-            raise serializers.ValidationError({"saved_query": "Only for sql commands."})
-        if attrs.get("query"):
-            raise serializers.ValidationError(
-                {"query": "Comes from the saved query; send parameters instead."})
-        attrs["query"] = saved.sql
-        attrs["saved_query_version"] = saved.version
-        attrs.setdefault("name", saved.name[:200])
-
-    def _sql_inputs(self, attrs):
-        """Where a SQL command runs and the typed values it binds."""
-        if attrs["command_type"] != CommandType.SQL:
-            extra = [f for f in ("data_source", "parameters", "saved_query") if f in attrs]
+        if kind != CommandType.SQL:
+            extra = [f for f in ("query", "data_source", "parameters", "saved_query")
+                     if f in attrs]
             if extra:
                 raise serializers.ValidationError({f: "Only for sql commands." for f in extra})
-            return
-        saved = attrs.get("saved_query")
-        given = attrs.get("parameters")
-        try:
-            if saved is not None:
-                attrs["parameters"] = bind_to_schema(saved.parameters, given)
-            else:
-                attrs["parameters"] = check_values(attrs["query"], given)
-        except ParameterError as exc:
-            raise parameter_error(exc) from exc
-        if attrs.get("data_source") is None and saved is not None:
-            attrs["data_source"] = saved.data_source
-        request = self.context.get("request")
-        if attrs.get("data_source") is None and request is not None:
-            # Recorded explicitly, so the command says where it ran; without a request (other
-            # callers) the worker falls back to the same built-in source.
-            attrs["data_source"] = DataSource.objects.default_for(membership_of(request).account)
+            if not attrs.get("script"):
+                raise serializers.ValidationError({"script": f"Required for {kind} commands."})
+            return attrs
+        if attrs.get("script"):
+            raise serializers.ValidationError({"script": f"Not used by {kind} commands."})
+        if attrs.get("runtime_env"):
+            raise serializers.ValidationError({"runtime_env": "Only for shell commands."})
+        if "saved_query" in attrs:
+            if attrs.get("query"):
+                raise serializers.ValidationError(
+                    {"query": "Comes from the saved query; send parameters instead."})
+        elif not attrs.get("query"):
+            raise serializers.ValidationError({"query": f"Required for {kind} commands."})
+        return attrs
 
 
 class LogPageSerializer(serializers.Serializer):

@@ -1,22 +1,24 @@
 """Portal REST API for commands: thin views over jobs.lifecycle and accounts.policy."""
 
-from django.db import IntegrityError, transaction
+from contextlib import contextmanager
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts import audit, policy
+from accounts import audit
 from accounts.authentication import membership_of
 from accounts.permissions import PolicyPermission
 from jobportal.pagination import CursorPagination
 from jobportal.problems import Conflict, public_url
-from jobs import lifecycle
+from jobs import lifecycle, reads, submission
 from jobs import results as stored_results
 from jobs.api.data_serializers import ResultPageSerializer
 from jobs.api.events import EventStreamRenderer, event_stream
 from jobs.api.filters import CommandFilter
+from jobs.api.representation import command_data, command_detail
 from jobs.api.serializers import (
     CommandDetailSerializer,
     CommandSerializer,
@@ -27,8 +29,6 @@ from jobs.logs import read_log
 from jobs.models import Command, CommandType, Source
 
 MAX_LOG_PAGE = 1024 * 1024
-# What makes two submissions with one submission_id "the same command".
-DEFINITION = ("command_type", "script", "query", "data_source", "parameters", "saved_query")
 
 
 class CommandPagination(CursorPagination):
@@ -50,16 +50,27 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     pagination_class = CommandPagination
 
     def get_queryset(self):
-        return Command.objects.visible_to(membership_of(self.request)).select_related(
-            "user", "account"
-        )
+        return Command.objects.visible_to(membership_of(self.request)).select_related("user")
 
-    def get_serializer_class(self):
-        if self.action == "retrieve":
-            return CommandDetailSerializer
-        if self.action == "create":
-            return SubmitSerializer
-        return CommandSerializer
+    def get_object(self):
+        """One command by id in one query: no FilterSet, no policy queryset (see jobs.reads)."""
+        command = reads.visible_command(membership_of(self.request), self.kwargs["pk"])
+        if command is None:
+            raise exceptions.NotFound("No such command.")
+        self.check_object_permissions(self.request, command)
+        return command
+
+    @extend_schema(responses=CommandSerializer(many=True))
+    def list(self, request):
+        """The account's commands the caller may see, newest first (cursor pages)."""
+        member = membership_of(request)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([command_data(c, member) for c in page])
+
+    @extend_schema(responses=CommandDetailSerializer)
+    def retrieve(self, request, pk=None):
+        """One command: status, progress, worker, outcome; where a waiting one stands."""
+        return Response(command_detail(self.get_object(), membership_of(request)))
 
     @extend_schema(request=SubmitSerializer, responses={201: CommandDetailSerializer,
                                                         200: CommandDetailSerializer})
@@ -73,27 +84,23 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def cancel(self, request, pk=None):
         """Cancel: at once if waiting or queued; a running command is stopped by its worker."""
         command = self.get_object()
+        member = membership_of(request)
         try:
             command = lifecycle.cancel(command)
         except lifecycle.IllegalTransition as exc:
             raise Conflict(str(exc)) from exc
-        audit.record("commands.cancel", member=membership_of(request), obj=command,
-                     request=request)
-        return Response(CommandDetailSerializer(command).data)
+        audit.record("commands.cancel", member=member, obj=command, request=request)
+        return Response(command_detail(command, member))
 
     @extend_schema(request=None, responses={201: CommandDetailSerializer})
     @action(detail=True, methods=["post"])
     def rerun(self, request, pk=None):
-        """Submit the same definition again as a new command."""
-        original = self.get_object()
+        """Submit the same definition again as a new command (every right the original
+        needed is checked again)."""
         member = membership_of(request)
-        if not policy.can(member, "submit", "commands", command_type=original.command_type):
-            raise exceptions.PermissionDenied(
-                f"Your role may not submit {original.command_type} commands.")
-        command = lifecycle.rerun(original, request.user)
-        audit.record("commands.rerun", member=member, obj=command, request=request,
-                     rerun_of=original.pk)
-        return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
+        with submission_errors():
+            command, _ = submission.rerun(member, self.get_object(), request=request)
+        return Response(command_detail(command, member), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         parameters=[
@@ -184,49 +191,27 @@ def submit_request(request, payload, audit_action, **audit_detail):
     member = membership_of(request)
     serializer = SubmitSerializer(data=payload, context={"request": request})
     serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    if not policy.can(member, "submit", "commands", command_type=data["command_type"]):
-        raise exceptions.PermissionDenied(
-            f"Your role may not submit {data['command_type']} commands.")
-    existing = _existing(member, data)
-    if existing is not None:
-        return existing
+    with submission_errors():
+        command, created = submission.submit(
+            member, serializer.validated_data, source=Source.API, request=request,
+            audit_action=audit_action, **audit_detail)
+    return Response(command_detail(command, member),
+                    status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@contextmanager
+def submission_errors():
+    """The portal API's answer to a refused submission: 400 naming the field, 403, 409."""
     try:
-        command = submit(member, data, Source.API)
-    except IntegrityError:  # the same submission_id raced in; answer like a repeat
-        existing = _existing(member, data)
-        if existing is None:
-            raise
-        return existing
-    audit.record(audit_action, member=member, obj=command, request=request, **audit_detail)
-    return Response(CommandDetailSerializer(command).data, status=status.HTTP_201_CREATED)
-
-
-def _existing(member, data):
-    """The response for a repeated ``submission_id``, or None if it is new."""
-    if "submission_id" not in data:
-        return None
-    command = Command.objects.filter(
-        account_id=member.account_id, submission_id=data["submission_id"]
-    ).first()
-    if command is None:
-        return None
-    if not Command.objects.visible_to(member).filter(pk=command.pk).exists():
-        # Someone else's command the caller may not read: say nothing about it.
-        raise Conflict(f"submission_id {data['submission_id']!r} is already used in "
-                       "this account.")
-    if any(getattr(command, field) != data[field] for field in DEFINITION if field in data):
-        raise Conflict(f"submission_id {data['submission_id']!r} is already used by "
-                       f"command {command.pk} with a different definition.")
-    return Response(CommandDetailSerializer(command).data, status=status.HTTP_200_OK)
-
-
-def submit(member, data, source):
-    """Submit validated data as ``member``: one transaction, no half-written row."""
-    fields = {k: v for k, v in data.items() if v is not None}
-    with transaction.atomic():
-        return lifecycle.submit(account=member.account, user=member.user, source=source,
-                                **fields)
+        yield
+    except submission.InvalidDefinition as exc:
+        detail = ({name: [message] for name, message in exc.errors.items()}
+                  if exc.errors else [exc.message])
+        raise exceptions.ValidationError({exc.field: detail}) from exc
+    except submission.NotAllowed as exc:
+        raise exceptions.PermissionDenied(exc.message) from exc
+    except submission.DuplicateSubmission as exc:
+        raise Conflict(exc.message) from exc
 
 
 def _log_window(request):

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts import policy
-from accounts.models import SYSTEM_ADMIN, SYSTEM_USER, ApiToken, Group, Policy, Role
+from accounts.models import SYSTEM_ADMIN, SYSTEM_USER, ApiToken, Group, Membership, Policy, Role
 from tests.conftest import make_member
 
 
@@ -15,9 +15,8 @@ def role_with(account, name, *rules):
 
 
 def fresh(actor):
-    """The membership without its cached policies, as a new request would load it."""
-    actor.membership._policies = None
-    return actor.membership
+    """The membership as a new request loads it (its policies read again)."""
+    return Membership.objects.select_related("account", "user").get(pk=actor.membership.pk)
 
 
 def test_a_member_with_no_groups_may_do_nothing(account):

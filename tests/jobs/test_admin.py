@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, Group, Policy, Role, User
 from jobs.admin import AdminCommandQuerySet, EstimatedCountPaginator
 from jobs.models import Command, LogChunk, Status
 
@@ -221,7 +221,7 @@ def test_cancel_action_on_finished_commands_only_reports_them(operator, account)
 def test_rerun_action_submits_new_commands_for_the_original_submitter(operator, account, member):
     done = make(account, status=Status.DONE, name="report", script="echo hi",
                 finished_at=timezone.now(), user=member.user)
-    failed = make(account, status=Status.ERROR, finished_at=timezone.now())
+    failed = make(account, status=Status.ERROR, finished_at=timezone.now(), user=member.user)
     response = run_action(operator, "rerun_commands", [done, failed])
     reruns = Command.objects.filter(rerun_of__in=[done, failed])
     assert reruns.count() == 2
@@ -230,6 +230,26 @@ def test_rerun_action_submits_new_commands_for_the_original_submitter(operator, 
     assert copy.status in Status.ACTIVE
     assert copy.user == member.user
     assert any("Re-ran 2 command(s)" in m for m in messages_of(response))
+    event = AuditEvent.objects.get(action="commands.rerun", object_id=str(copy.pk))
+    assert event.actor.is_staff and event.detail == {"rerun_of": done.pk, "via": "admin"}
+
+
+def test_rerun_action_refuses_what_the_submitter_may_no_longer_run(operator, account, member):
+    gone = make(account, status=Status.DONE, finished_at=timezone.now())  # no submitter
+    denied = make(account, status=Status.DONE, finished_at=timezone.now(), user=member.user)
+    role = Role.objects.create(account=account, name="no-shell")
+    Policy.objects.create(role=role, resource="commands", actions=["submit"], access="deny",
+                          conditions={"command_types": ["shell"]})
+    group = Group.objects.create(account=account, name="no-shell")
+    group.roles.add(role)
+    group.members.add(member.membership)
+
+    response = run_action(operator, "rerun_commands", [gone, denied])
+
+    assert not Command.objects.filter(rerun_of__in=[gone, denied]).exists()
+    warning = " ".join(messages_of(response))
+    assert f"#{gone.pk}: its submitter is no longer an active member" in warning
+    assert f"#{denied.pk}: Your role may not submit shell commands" in warning
 
 
 @pytest.mark.parametrize("url", [CHANGELIST, "/admin/jobs/command/1/change/"])

@@ -204,16 +204,28 @@ def test_cursor_pagination_walks_newest_first_without_gaps(admin):
     assert seen == sorted(made, reverse=True)
 
 
-def test_list_and_detail_take_a_fixed_number_of_queries(admin, django_assert_num_queries):
+def test_the_list_of_fifty_is_one_query_on_a_warm_process(admin, warm_process,
+                                                            django_assert_num_queries):
+    for _ in range(60):
+        submit_shell(admin)
+    warm_process(admin)
+    with django_assert_num_queries(1):  # one page (51 rows: is there a next?) with submitters
+        body = admin.client.get("/api/v1/commands/").json()
+    assert len(body["results"]) == 50 and body["next"]
+
+
+def test_the_detail_is_one_query_or_two_for_a_waiting_command(admin, warm_process,
+                                                              django_assert_num_queries):
     for _ in range(10):
         submit_shell(admin)
-    # token, its last use (first request only), policies, rate count, one page with users
-    with django_assert_num_queries(5):
-        assert len(admin.client.get("/api/v1/commands/").json()["results"]) == 10
-    last = Command.objects.order_by("-id").first()
-    # token, policies, rate count, the command, its queue position, slots held
-    with django_assert_num_queries(6):
-        assert admin.client.get(f"/api/v1/commands/{last.pk}/").json()["queue_position"] == 8
+    first, last = Command.objects.order_by("id").first(), Command.objects.order_by("id").last()
+    warm_process(admin)
+    with django_assert_num_queries(1):  # the row with its submitter
+        assert admin.client.get(f"/api/v1/commands/{first.pk}/").json()["status"] == "queued"
+    with django_assert_num_queries(2):  # the row, then its queue position and slots held
+        body = admin.client.get(f"/api/v1/commands/{last.pk}/").json()
+    assert body["queue_position"] == 8
+    assert body["held_by"] == {"limit": "max_concurrency", "max_concurrency": 2, "active": 2}
 
 
 # --- logs --------------------------------------------------------------------------------
@@ -305,3 +317,36 @@ def test_only_served_labels_are_accepted_when_they_are_configured(member, settin
     assert typo.status_code == 400
     assert "gpu" in typo.json()["errors"]["label"][0]
     assert Command.objects.count() == 2
+
+
+# --- the representation ----------------------------------------------------------------------
+
+
+def test_the_representation_is_what_the_documented_serializer_says(member, admin):
+    from jobs.api.representation import DETAIL_FIELDS, command_detail
+    from jobs.api.serializers import CommandDetailSerializer
+
+    command = submit_shell(member, "echo hi", name="n", tags=["a"], metadata={"k": "v"},
+                           runtime_env={"env_vars": {"PLAIN": "1"}})
+    lifecycle.claim(command.pk, WorkerIdentity("w", "node", "host", "10.0.0.9"))
+    command = Command.objects.select_related("user", "account").get(pk=command.pk)
+    documented = CommandDetailSerializer(command).data
+    assert list(documented) == list(DETAIL_FIELDS)
+    assert command_detail(command, admin.membership) == dict(documented)
+
+
+def test_secret_looking_variables_are_redacted_for_readers_only(member, reader, admin):
+    env = {"API_TOKEN": "t0ps3cret", "db_password": "pw", "AWS_SECRET_ACCESS_KEY": "k",
+           "REGION": "eu"}
+    pk = post(member, command_type="shell", script="true",
+              runtime_env={"env_vars": env}).json()["id"]
+
+    def seen_by(actor):
+        return actor.client.get(f"/api/v1/commands/{pk}/").json()["runtime_env"]["env_vars"]
+
+    assert seen_by(member) == env
+    assert seen_by(admin) == env
+    assert seen_by(reader) == {"API_TOKEN": "********", "db_password": "********",
+                               "AWS_SECRET_ACCESS_KEY": "********", "REGION": "eu"}
+    listed = reader.client.get("/api/v1/commands/").json()["results"][0]
+    assert listed["runtime_env"]["env_vars"]["API_TOKEN"] == "********"

@@ -9,6 +9,7 @@ from accounts.models import Account
 from jobs import lifecycle
 from jobs.lifecycle import Beat, IllegalTransition, WorkerIdentity
 from jobs.models import Command, Status
+from jobs.reads import waiting_state
 from tests.jobs.factories import enqueued_ids, statuses, submit_shell
 
 WORKER = WorkerIdentity("w-1", "node-a", "host-a", "10.0.0.1")
@@ -27,7 +28,7 @@ def test_submit_admits_while_the_account_has_free_slots(member, django_capture_o
 
 def test_queue_position_counts_older_waiting_commands(member):
     commands = [submit_shell(member) for _ in range(5)]
-    positions = [lifecycle.queue_position(Command.objects.get(pk=c.pk)) for c in commands]
+    positions = [waiting_state(Command.objects.get(pk=c.pk))[0] for c in commands]
     assert positions == [None, None, 1, 2, 3]
 
 
@@ -157,15 +158,6 @@ def test_reaper_admits_waiting_commands_when_the_limit_is_raised(member):
     assert statuses(*commands) == ["queued"] * 4
 
 
-def test_rerun_submits_the_same_definition(member):
-    original = submit_shell(member, "echo again", name="n", tags=["t"], timeout=30)
-    copy = lifecycle.rerun(original, member.user)
-    assert copy.pk != original.pk
-    assert (copy.script, copy.name, copy.tags, copy.timeout, copy.rerun_of_id) == (
-        "echo again", "n", ["t"], 30, original.pk)
-    assert copy.submission_id != original.submission_id
-
-
 def test_admission_takes_a_bounded_number_of_queries(member, django_assert_num_queries):
     for _ in range(3):
         submit_shell(member)
@@ -221,11 +213,11 @@ def test_sweep_kills_local_leftovers_of_runs_that_are_not_running_here(member, t
 
 
 def test_reaper_takes_no_account_lock_where_nothing_can_be_admitted(member, outsider):
-    from jobs.lifecycle import _accounts_with_free_slots_and_waiting_commands
+    from jobs.lifecycle import admittable_accounts
 
     for _ in range(3):
         submit_shell(member)  # acme: 2 queued (its limit), 1 waiting
     submit_shell(outsider)  # globex: 1 queued, nothing waiting
-    assert list(_accounts_with_free_slots_and_waiting_commands()) == []
+    assert list(admittable_accounts()) == []
     Account.objects.filter(pk=member.account.pk).update(max_concurrency=3)
-    assert list(_accounts_with_free_slots_and_waiting_commands()) == [member.account.pk]
+    assert list(admittable_accounts()) == [member.account.pk]

@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 PY := $(VENV)/bin/python
 export HOST PORT
 
-.PHONY: run test install lint migrate worker bench clean
+.PHONY: run test test-fast install lint migrate worker bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Jobportal needs Python 3.12 or newer on PATH." >&2; exit 1; }
@@ -30,8 +30,13 @@ run: migrate
 	$(PY) manage.py demo --url http://$(HOST):$(PORT)
 	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# In parallel, one process per core (pytest-xdist); each has its own test database.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+
+# The same without the tests that start worker processes or servers (marked slow).
+test-fast: install
+	$(PY) -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

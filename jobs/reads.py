@@ -1,13 +1,17 @@
 """The read path every surface shares: one command for one member, in one query.
 
 A single-object read needs neither a FilterSet nor the policy's queryset filter: the row is
-fetched by primary key within the member's account (with its submitter, for the email), and
+fetched by primary key within the member's account (with its submitter's email, as
+``user_email``; lists get the same through :func:`listed`), by a statement compiled once, and
 :func:`accounts.policy.can` decides on the object itself, the same rules
 :func:`accounts.policy.restrict` applies to lists. Anything else a surface shows is computed
 only where it applies (the queue position of a waiting command: one more query).
 """
 
-from django.db.models import Count, Q
+import functools
+
+from django.db import connection, connections
+from django.db.models import Count, F, Q
 
 from accounts import policy
 from jobs.models import Command, Status
@@ -30,12 +34,56 @@ def visible_command(member, pk, action="read"):
     pk = parse_pk(pk)
     if pk is None or member is None:
         return None
-    command = (Command.objects.select_related("user").filter(pk=pk, account_id=member.account_id)
-               .first())
+    command = _by_pk_in_account(pk, member.account_id)
     if command is None or not policy.can(member, action, "commands", obj=command):
         return None
     command.account = member.account  # the same row, already loaded with the membership
     return command
+
+
+@functools.cache
+def _statement(alias):
+    """``SELECT`` of every column of the command and its submitter's email by primary key and
+    account, compiled once per process; with the converters of each column, as the ORM would
+    apply them. Compiling the ORM query took more time than running it."""
+    conn = connections[alias]
+    fields = Command._meta.concrete_fields
+    columns = [field.get_col(Command._meta.db_table) for field in fields]
+    user_table = Command._meta.get_field("user").related_model._meta.db_table
+    q = conn.ops.quote_name
+    table = q(Command._meta.db_table)
+    sql = (f"SELECT {', '.join(f'{table}.{q(f.column)}' for f in fields)}, {q(user_table)}."
+           f"{q('email')} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
+           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} "
+           f"WHERE {table}.{q('id')} = %s AND {table}.{q('account_id')} = %s")
+    converters = [
+        (index, converter, column)
+        for index, column in enumerate(columns)
+        for converter in (conn.ops.get_db_converters(column)
+                          + column.get_db_converters(conn))
+    ]
+    return sql, [field.attname for field in fields], converters
+
+
+def _by_pk_in_account(pk, account_id):
+    """The command ``pk`` of the account, with ``user_email`` set, or None (one query)."""
+    sql, names, converters = _statement(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk, account_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row[:-1])
+    for index, converter, column in converters:
+        values[index] = converter(values[index], column, connection)
+    command = Command.from_db(connection.alias, names, values)
+    command.user_email = row[-1]
+    return command
+
+
+def listed(queryset):
+    """``queryset`` of commands with ``user_email`` as the representation reads it."""
+    return queryset.annotate(user_email=F("user__email"))
 
 
 def waiting_state(command):

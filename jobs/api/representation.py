@@ -42,13 +42,20 @@ def iso(value):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _email(command):
+    # jobs.reads sets user_email on what it reads; a command just submitted has its user.
+    if hasattr(command, "user_email"):
+        return command.user_email
+    return command.user.email if command.user_id else None
+
+
 def command_data(command, member):
     """The list representation of ``command`` as ``member`` sees it."""
     data = {name: getattr(command, name) for name in PLAIN_FIELDS}
     data.update((name, iso(getattr(command, name))) for name in TIME_FIELDS)
     data.update((name, getattr(command, f"{name}_id")) for name in RELATED_FIELDS)
     data["account"] = member.account.slug
-    data["user"] = command.user.email if command.user_id else None
+    data["user"] = _email(command)
     data["runtime_env"] = policy.visible_runtime_env(member, command)
     return {name: data[name] for name in FIELDS}
 

@@ -226,19 +226,71 @@ def visible_runtime_env(member, command):
     return {**env, "env_vars": redacted}
 
 
-def may_grant_admin(member):
-    """Putting members into (or out of) ``system-admin`` needs the right to change roles:
-    ``members`` or ``groups`` rights alone must not be a path to every right."""
-    return can(member, "update", "roles")
+def may_grant(member, rules):
+    """Only roles grant roles: may ``member`` hand out these rules (policies or dicts with
+    ``resource``, ``actions``, ``conditions``)? Only when each lies within the member's own
+    rights, held without a narrowing condition (or with the very same one) and not denied.
+    ``system-admin`` (everything) is thus grantable only by members who hold everything,
+    whatever their groups are called."""
+    for rule in rules:
+        rule = rule if isinstance(rule, dict) else {
+            "resource": rule.resource, "actions": rule.actions, "conditions": rule.conditions}
+        for resource, action in _expand(rule["resource"], rule["actions"]):
+            if not _holds(member, action, resource, rule.get("conditions") or {}):
+                return False
+    return True
 
 
-def other_active_admins(account_id, excluding_membership_id):
-    """Active members of the account's ``system-admin`` group other than this one."""
+def grant_problem(member, given=(), taken=()):
+    """Why ``member`` may not give the roles ``given`` to someone and take ``taken`` away, or
+    None. Giving needs every right of the role; taking away needs it for roles whose loss
+    widens or ends someone's reach: roles with deny rules, and ``system-admin``."""
+    for role in given:
+        if not may_grant(member, role.policies.all()):
+            return f"Giving the role {role.name!r} needs every right it grants."
+    for role in taken:
+        rules = role.policies.all()
+        if (is_admin_role(role) or any(r.access == Policy.Access.DENY for r in rules)) and (
+                not may_grant(member, rules)):
+            return f"Taking away the role {role.name!r} needs every right it names."
+    return None
+
+
+def _expand(resource, actions):
+    resources = list(RESOURCES) if resource == "*" else [resource]
+    for name in resources:
+        for action in (RESOURCES.get(name, []) if "*" in actions else actions):
+            yield name, action
+
+
+def _holds(member, action, resource, conditions):
+    held = False
+    for own in policies_of(member):
+        if not _matches(own, action, resource):
+            continue
+        if own.access == Policy.Access.DENY:
+            return False
+        if not own.conditions or own.conditions == conditions:
+            held = True
+    return held
+
+
+def is_admin_role(role):
+    """The account's built-in ``system-admin`` role (recognised by the role, not a group)."""
+    return role.builtin and role.name == SYSTEM_ADMIN
+
+
+def other_active_admins(account_id, excluding_membership_id=None, excluding_group=None):
+    """Are there active members holding the account's ``system-admin`` role, other than this
+    membership (and not through this group)?"""
+    groups = Group.objects.filter(account_id=account_id, roles__name=SYSTEM_ADMIN,
+                                  roles__builtin=True)
+    if excluding_group is not None:
+        groups = groups.exclude(pk=excluding_group)
     from accounts.models import Membership
 
     return Membership.objects.filter(
-        account_id=account_id, is_active=True, groups__name=SYSTEM_ADMIN,
-        groups__account_id=account_id,
+        account_id=account_id, is_active=True, groups__in=groups,
     ).exclude(pk=excluding_membership_id).exists()
 
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from accounts import policy
 from accounts.authentication import membership_of
-from accounts.models import SYSTEM_ADMIN, ApiToken, Group, Membership, Policy, Role, User
+from accounts.models import ApiToken, Group, Membership, Policy, Role, User
 
 
 class AccountScopedSlugField(serializers.SlugRelatedField):
@@ -64,6 +64,16 @@ class RoleSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "builtin", "policies"]
         read_only_fields = ["builtin"]
 
+    def validate_policies(self, value):
+        member = membership_of(self.context["request"])
+        role = self.instance
+        if role is not None and role.groups.filter(members__isnull=False).exists() and not (
+                policy.may_grant(member, role.policies.all()) and policy.may_grant(member, value)):
+            raise serializers.ValidationError(
+                "Changing the rules of a role that members hold needs every right it names, "
+                "before and after.")
+        return value
+
     def validate_name(self, value):
         member = membership_of(self.context["request"])
         clash = Role.objects.filter(account_id=member.account_id, name=value)
@@ -120,18 +130,31 @@ class GroupSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Built-in groups keep their roles.")
         return value
 
-    def validate_members(self, value):
-        group = self.instance
-        if group is None or group.name != SYSTEM_ADMIN:
-            return value
+    def validate(self, attrs):
+        """Who gains or loses which role through this change (only roles grant roles), and
+        the account keeps an active admin."""
         member = membership_of(self.context["request"])
-        before = set(group.members.values_list("pk", flat=True))
-        if {m.pk for m in value} != before and not policy.may_grant_admin(member):
-            raise serializers.ValidationError(
-                "Changing who is in system-admin needs the right to update roles.")
-        if not any(m.is_active for m in value):
-            raise serializers.ValidationError("The account needs at least one active admin.")
-        return value
+        group = self.instance
+        old_roles = set(group.roles.all()) if group else set()
+        old_members = set(group.members.all()) if group else set()
+        new_roles = set(attrs.get("roles", old_roles))
+        new_members = set(attrs.get("members", old_members))
+        given = (new_roles - old_roles if old_members & new_members else set()) | (
+            new_roles if new_members - old_members else set())
+        taken = (old_roles - new_roles if old_members & new_members else set()) | (
+            old_roles if old_members - new_members else set())
+        field = "members" if new_members != old_members else "roles"
+        problem = policy.grant_problem(member, given, taken)
+        if problem:
+            raise serializers.ValidationError({field: problem})
+        admin_role = next((r for r in old_roles if policy.is_admin_role(r)), None)
+        if admin_role is not None and taken and group is not None:
+            keeps = any(m.is_active for m in new_members) if admin_role in new_roles else False
+            if not keeps and not policy.other_active_admins(member.account_id,
+                                                            excluding_group=group.pk):
+                raise serializers.ValidationError(
+                    {field: "The account needs at least one active admin."})
+        return attrs
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -156,16 +179,20 @@ class MemberSerializer(serializers.ModelSerializer):
         return value.lower()
 
     def validate(self, attrs):
+        """Only roles grant roles: joining groups gives their roles (so does reactivation),
+        leaving them or deactivation takes them away; the account keeps an active admin."""
         member = membership_of(self.context["request"])
-        admin_group = Group.objects.get(account_id=member.account_id, name=SYSTEM_ADMIN)
-        was_admin = self.instance is not None and self.instance.groups.filter(
-            pk=admin_group.pk).exists()
-        groups = attrs.get("groups")
-        will_be_admin = admin_group in groups if groups is not None else was_admin
-        if will_be_admin != was_admin and not policy.may_grant_admin(member):
-            raise serializers.ValidationError(
-                {"groups": "Changing who is in system-admin needs the right to update roles."})
-        loses_admin = was_admin and (not will_be_admin or attrs.get("is_active") is False)
+        before = set(self.instance.groups.all()) if self.instance is not None else set()
+        after = set(attrs.get("groups", before))
+        active_before = self.instance.is_active if self.instance is not None else False
+        active_after = attrs.get("is_active", active_before if self.instance else True)
+        held_before = {r for g in before for r in g.roles.all()} if active_before else set()
+        held_after = {r for g in after for r in g.roles.all()} if active_after else set()
+        given, taken = held_after - held_before, held_before - held_after
+        problem = policy.grant_problem(member, given, taken)
+        if problem:
+            raise serializers.ValidationError({"groups": problem})
+        loses_admin = any(policy.is_admin_role(role) for role in taken)
         if loses_admin and not policy.other_active_admins(member.account_id, self.instance.pk):
             raise serializers.ValidationError(
                 {"groups": "The account needs at least one active admin."})

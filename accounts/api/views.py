@@ -16,7 +16,7 @@ from accounts.api.serializers import (
     TokenSerializer,
 )
 from accounts.authentication import membership_of
-from accounts.models import SYSTEM_ADMIN, ApiToken, Group, Membership, Role
+from accounts.models import ApiToken, Group, Membership, Role
 from accounts.permissions import PolicyPermission
 from jobportal.problems import Conflict
 
@@ -120,10 +120,10 @@ class MemberViewSet(AccountScopedViewSet):
     def perform_destroy(self, instance):
         if instance.pk == self.member.pk:
             raise Conflict("You cannot remove your own membership.")
-        is_admin = instance.groups.filter(name=SYSTEM_ADMIN).exists()
-        if is_admin and not policy.may_grant_admin(self.member):
-            raise exceptions.PermissionDenied(
-                "Removing a system-admin member needs the right to update roles.")
+        roles = {role for group in instance.groups.all() for role in group.roles.all()}
+        problem = policy.grant_problem(self.member, taken=roles)
+        if problem:
+            raise exceptions.PermissionDenied(problem)
         super().perform_destroy(instance)
 
 
@@ -140,6 +140,10 @@ class GroupViewSet(AccountScopedViewSet):
     def perform_destroy(self, instance):
         if instance.builtin:
             raise Conflict("Built-in groups cannot be deleted.")
+        if instance.members.exists():
+            problem = policy.grant_problem(self.member, taken=instance.roles.all())
+            if problem:
+                raise exceptions.PermissionDenied(problem)
         super().perform_destroy(instance)
 
 
@@ -162,4 +166,8 @@ class RoleViewSet(AccountScopedViewSet):
     def perform_destroy(self, instance):
         if instance.builtin:
             raise Conflict("Built-in roles cannot be deleted.")
+        if instance.groups.filter(members__isnull=False).exists():
+            problem = policy.grant_problem(self.member, taken=[instance])
+            if problem:
+                raise exceptions.PermissionDenied(problem)
         super().perform_destroy(instance)

@@ -252,3 +252,79 @@ def test_access_change_and_delete_of_acme_objects(actors, account, endpoint, who
     assert deleted.status_code == (204 if status == 200 else status)
     model = {"groups": Group, "roles": Role, "members": Membership}[endpoint]
     assert model.objects.filter(pk=obj_id).exists() == (status != 200)
+
+
+# --- only roles grant roles ------------------------------------------------------------------
+
+
+def custom_member(account, email, *rules):
+    from tests.conftest import make_member
+
+    role = Role.objects.create(account=account, name=email.split("@")[0])
+    for resource, actions in rules:
+        Policy.objects.create(role=role, resource=resource, actions=actions)
+    return make_member(account, email, roles=[role])
+
+
+def holds_everything(actor):
+    from accounts.models import Membership
+
+    fresh = Membership.objects.select_related("account").get(pk=actor.membership.pk)
+    return fresh.can("update", "roles") and fresh.can("submit", "commands")
+
+
+def test_group_rights_cannot_create_a_group_carrying_system_admin(account):
+    climber = custom_member(account, "groups@acme.test", ("groups", ["*"]),
+                            ("members", ["read"]))
+    response = climber.client.post("/api/v1/groups/", {
+        "name": "totally-normal", "roles": ["system-admin"],
+        "members": [climber.membership.pk]}, format="json")
+    assert response.status_code == 400
+    assert "members" in response.json()["errors"]
+    assert not Group.objects.filter(name="totally-normal").exists()
+    assert not holds_everything(climber)
+
+
+def test_member_rights_cannot_join_a_group_carrying_system_admin(account, admin):
+    hidden = Group.objects.create(account=account, name="ops")
+    hidden.roles.add(Role.objects.get(account=account, name="system-admin"))
+    climber = custom_member(account, "members@acme.test", ("members", ["*"]))
+    response = climber.client.patch(f"/api/v1/members/{climber.membership.pk}/",
+                                    {"groups": ["ops"]}, format="json")
+    assert response.status_code == 400
+    assert "groups" in response.json()["errors"]
+    assert not hidden.members.filter(pk=climber.membership.pk).exists()
+    assert not holds_everything(climber)
+
+
+def test_role_rights_cannot_widen_a_role_the_editor_holds(account):
+    climber = custom_member(account, "roles@acme.test", ("roles", ["*"]))
+    own = Role.objects.get(account=account, name="roles")
+    response = climber.client.patch(f"/api/v1/roles/{own.pk}/", {"policies": [
+        {"resource": "*", "actions": ["*"]}]}, format="json")
+    assert response.status_code == 400
+    assert "policies" in response.json()["errors"]
+    assert not holds_everything(climber)
+
+
+def test_a_role_within_the_granters_own_rights_can_be_given(account, member):
+    manager = custom_member(account, "hr@acme.test", ("members", ["*"]), ("groups", ["*"]),
+                            ("commands", ["read"]))
+    viewer = Role.objects.create(account=account, name="view-commands")
+    Policy.objects.create(role=viewer, resource="commands", actions=["read"])
+    response = manager.client.post("/api/v1/groups/", {
+        "name": "viewers", "roles": ["view-commands"],
+        "members": [member.membership.pk]}, format="json")
+    assert response.status_code == 201, response.json()
+
+
+def test_an_admin_through_a_group_of_another_name_counts_as_the_accounts_admin(admin, account):
+    ops = Group.objects.create(account=account, name="ops")
+    ops.roles.add(Role.objects.get(account=account, name="system-admin"))
+    ops.members.add(admin.membership)
+    response = admin.client.patch(f"/api/v1/members/{admin.membership.pk}/",
+                                  {"groups": ["system-user"]}, format="json")
+    assert response.status_code == 400  # out of both: no active admin would be left
+    kept = admin.client.patch(f"/api/v1/members/{admin.membership.pk}/",
+                              {"groups": ["ops"]}, format="json")
+    assert kept.status_code == 200  # still an admin through "ops"

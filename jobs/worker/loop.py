@@ -1,15 +1,19 @@
 """The embedded worker for the database task backend: a small loop of testable steps.
 
-Each pass: close stale connections, reap (every REAP_SECONDS), claim one task from the chosen
-queues (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), run it. First SIGTERM/SIGINT: finish the
-running command, then exit; second: stop the command now (recorded as ``WorkerStopped``).
+Each pass: close stale connections, claim one task from the chosen queues (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL), run it. The reaper runs beside the loop in its own thread
+(:class:`Reaper`), every REAP_SECONDS, whether or not a command is running here: a busy worker
+still fails the commands of dead workers and admits what waits behind them. First
+SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now (recorded
+as ``WorkerStopped``).
 """
 
 import logging
 import signal
+import threading
 import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
@@ -34,7 +38,6 @@ class Worker:
         self.jobs_done = 0
         self.stopping = False
         self.stop_now = False
-        self._last_reap = 0.0
 
     # -- signals ----------------------------------------------------------------------------
 
@@ -58,10 +61,21 @@ class Worker:
         WorkerContext.worker_id = self.worker_id
         WorkerContext.abort_requested = staticmethod(lambda: self.stop_now)
         logger.info("worker %s serving queues %s", self.worker_id, ",".join(self.queues))
+        reaper = Reaper(self.reap_every, self.worker_id)
+        if not self.once:
+            reaper.start()
+        try:
+            self.loop(reaper)
+        finally:
+            reaper.stop()
+        logger.info("worker %s stopped after %d job(s)", self.worker_id, self.jobs_done)
+
+    def loop(self, reaper):
+        if self.once:
+            reaper.reap()  # --once: one pass of everything, in this thread
         while not self.stopping:
             close_old_connections()
             try:
-                self.maybe_reap()
                 task = self.claim_task()
             except DatabaseError:
                 # A database restart or failover must not kill the worker: back off, retry.
@@ -78,14 +92,6 @@ class Worker:
             else:
                 time.sleep(self.interval)
         close_old_connections()
-        logger.info("worker %s stopped after %d job(s)", self.worker_id, self.jobs_done)
-
-    def maybe_reap(self, force=False):
-        now = time.monotonic()
-        if force or now - self._last_reap >= self.reap_every:
-            self._last_reap = now
-            lifecycle.reap()
-            leftovers.sweep_local_leftovers()
 
     def claim_task(self):
         """Lock and claim one ready task of our queues, or None."""
@@ -119,3 +125,39 @@ class Worker:
             db_task.set_failed(exc)
         finally:
             self.jobs_done += 1
+
+
+class Reaper(threading.Thread):
+    """Runs :func:`jobs.lifecycle.reap` and the leftover sweep every ``every`` seconds on its
+    own database connection, until stopped. Any number of workers may reap at once: every
+    step is a conditional update."""
+
+    def __init__(self, every, worker_id):
+        super().__init__(name=f"reaper-{worker_id}", daemon=True)
+        self.every = every
+        self.worker_id = worker_id
+        self._stopped = threading.Event()
+
+    def run(self):
+        try:
+            while not self._stopped.is_set():
+                self.reap()
+                self._stopped.wait(self.every)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def reap(self):
+        """One pass; a database error is logged and the next pass tries again."""
+        close_old_connections()
+        try:
+            lifecycle.reap()
+            leftovers.sweep_local_leftovers()
+        except DatabaseError:
+            logger.exception("worker %s: reaping failed; trying again in %s s",
+                             self.worker_id, self.every)
+            close_old_connections()
+
+    def stop(self):
+        self._stopped.set()
+        if self.is_alive():
+            self.join(timeout=30)

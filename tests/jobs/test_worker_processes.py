@@ -143,6 +143,30 @@ def test_a_killed_worker_is_detected_its_slot_freed_and_the_next_command_runs(
     assert wait_for(lambda: group_gone(running.pid), 10, message="orphans of the lost run gone")
 
 
+def test_a_dead_workers_command_is_reaped_while_every_other_worker_is_busy(
+    member, start_worker
+):
+    Account.objects.filter(pk=member.account.pk).update(max_concurrency=2)
+    busy = start_worker("--queues", "busy")
+    long = submit(member, "sleep 60", label="busy")
+    wait_for(lambda: command(long).pid, message="the busy worker to be busy")
+    doomed = start_worker("--queues", "doomed")
+    lost = submit(member, "sleep 60", label="doomed")
+    waiting = submit(member, "echo behind", label="busy")
+    wait_for(lambda: command(lost).pid, message="the doomed worker to run its command")
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=10)
+
+    # Only the busy worker is left, in the middle of its sleep: its reaper still notices.
+    reaped = finished(lost, timeout=30)
+    assert (reaped.status, reaped.error_type) == (Status.ERROR, "WorkerLost")
+    assert wait_for(lambda: command(waiting).status == Status.QUEUED, 10,
+                    message="the waiting command to get the freed slot")
+    assert command(long).status == Status.RUNNING and busy.poll() is None
+    member.client.post(f"/api/v1/commands/{long}/cancel/")
+    finished(long)
+
+
 def test_graceful_stop_lets_the_running_command_finish(member, start_worker):
     pk = submit(member, "sleep 1; echo finished")
     worker = start_worker()

@@ -120,6 +120,9 @@ class Membership(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     is_active = models.BooleanField(default=True)
+    invitation_pending = models.BooleanField(
+        default=False, help_text="An existing user was added and has not accepted yet; the "
+        "membership is inactive until they do (accounts.api: /me/invitations/).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -294,6 +294,14 @@ def other_active_admins(account_id, excluding_membership_id=None, excluding_grou
     ).exclude(pk=excluding_membership_id).exists()
 
 
+def invitations_of(user):
+    """Memberships waiting for ``user`` to accept: only their own, whatever their rights."""
+    from accounts.models import Membership
+
+    return Membership.objects.filter(user=user, invitation_pending=True,
+                                     account__is_active=True)
+
+
 def effective_permissions(member):
     """``{resource: [actions]}`` this member may do on at least some objects."""
     return {

@@ -165,8 +165,15 @@ class MemberSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "name", "is_active", "groups", "created_at"]
-        read_only_fields = ["created_at"]
+        fields = ["id", "email", "name", "is_active", "invitation_pending", "groups",
+                  "created_at"]
+        read_only_fields = ["invitation_pending", "created_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.invitation_pending:
+            data["name"] = ""  # not the account's to know before the user accepts
+        return data
 
     def validate_email(self, value):
         if self.instance is not None and value.lower() != self.instance.user.email:
@@ -182,6 +189,10 @@ class MemberSerializer(serializers.ModelSerializer):
         """Only roles grant roles: joining groups gives their roles (so does reactivation),
         leaving them or deactivation takes them away; the account keeps an active admin."""
         member = membership_of(self.context["request"])
+        if self.instance is not None and self.instance.invitation_pending and attrs.get(
+                "is_active"):
+            raise serializers.ValidationError(
+                {"is_active": "The invitation waits for the user to accept it."})
         before = set(self.instance.groups.all()) if self.instance is not None else set()
         after = set(attrs.get("groups", before))
         active_before = self.instance.is_active if self.instance is not None else False
@@ -205,6 +216,10 @@ class MemberSerializer(serializers.ModelSerializer):
         user = User.objects.filter(email=user_data["email"]).first()
         if user is None:
             user = User.objects.create_user(user_data["email"], name=user_data.get("name", ""))
+        else:
+            # Someone who already has an account here joins only if they accept; until then
+            # the membership is inactive and shows no name.
+            validated_data.update(is_active=False, invitation_pending=True)
         membership = Membership.objects.create(user=user, **validated_data)
         membership.groups.set(groups)
         return membership
@@ -219,6 +234,13 @@ class MemberSerializer(serializers.ModelSerializer):
         if groups is not None:
             instance.groups.set(groups)
         return instance
+
+
+class InvitationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The membership waiting to be accepted.")
+    account = serializers.CharField(source="account.slug")
+    account_name = serializers.CharField(source="account.name")
+    created_at = serializers.DateTimeField()
 
 
 class MeMembershipSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api import views
 
 router = SimpleRouter(trailing_slash="/?")
+router.register("me/invitations", views.InvitationViewSet, basename="invitation")
 router.register("tokens", views.TokenViewSet, basename="token")
 router.register("members", views.MemberViewSet, basename="member")
 router.register("groups", views.GroupViewSet, basename="group")

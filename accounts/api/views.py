@@ -1,14 +1,17 @@
 """The accounts part of the portal API: who am I, my tokens, and the account's access setup."""
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import audit, policy
 from accounts.api.serializers import (
     GroupSerializer,
+    InvitationSerializer,
     MemberSerializer,
     MeMembershipSerializer,
     NewTokenSerializer,
@@ -42,6 +45,43 @@ class MeView(APIView):
             "memberships": MeMembershipSerializer(memberships, many=True).data,
             "permissions": policy.effective_permissions(member),
         })
+
+
+class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Accounts that added the caller (an existing user) as a member: accept or decline.
+    Only the invited user sees an invitation; the membership is inactive until accepted."""
+
+    serializer_class = InvitationSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return policy.invitations_of(self.request.user).select_related("account").order_by(
+            "created_at", "id")
+
+    @extend_schema(request=None, responses={200: MeMembershipSerializer,
+                                            401: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """Join the account: the membership becomes active with the groups it was given."""
+        membership = self.get_object()
+        with transaction.atomic():
+            membership.is_active, membership.invitation_pending = True, False
+            membership.save(update_fields=["is_active", "invitation_pending"])
+            audit.record("invitations.accept", actor=request.user,
+                         account=membership.account, obj=membership, request=request)
+        return Response(MeMembershipSerializer(membership).data)
+
+    @extend_schema(request=None, responses={204: None, 401: OpenApiTypes.OBJECT,
+                                            404: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        """Refuse: the membership is removed; the account learns nothing more."""
+        membership = self.get_object()
+        with transaction.atomic():
+            audit.record("invitations.decline", actor=request.user,
+                         account=membership.account, obj=membership, request=request)
+            membership.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AccountScopedViewSet(viewsets.ModelViewSet):

@@ -328,3 +328,79 @@ def test_an_admin_through_a_group_of_another_name_counts_as_the_accounts_admin(a
     kept = admin.client.patch(f"/api/v1/members/{admin.membership.pk}/",
                               {"groups": ["ops"]}, format="json")
     assert kept.status_code == 200  # still an admin through "ops"
+
+
+# --- adding an existing user: an invitation ------------------------------------------------
+
+
+@pytest.fixture
+def invited(admin, outsider):
+    """The outsider (a user of globex) added to acme by acme's admin."""
+    response = admin.client.post("/api/v1/members/", {
+        "email": "outsider@globex.test", "name": "A Guess", "groups": ["system-user"]},
+        format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_adding_an_existing_user_makes_an_invitation_that_reveals_no_name(admin, outsider,
+                                                                         invited):
+    User.objects.filter(email="outsider@globex.test").update(name="Real Name")
+    assert (invited["is_active"], invited["invitation_pending"], invited["name"]) == (
+        False, True, "")
+    listed = admin.client.get(f"/api/v1/members/{invited['id']}/").json()
+    assert listed["name"] == "" and "Real Name" not in str(listed)
+    assert User.objects.get(email="outsider@globex.test").name == "Real Name"
+
+
+def test_the_account_cannot_activate_an_invitation_itself(admin, invited):
+    response = admin.client.patch(f"/api/v1/members/{invited['id']}/", {"is_active": True},
+                                  format="json")
+    assert response.status_code == 400 and "is_active" in response.json()["errors"]
+
+
+def test_an_invitation_gives_no_access_until_accepted(admin, outsider, invited):
+    membership = Membership.objects.get(pk=invited["id"])
+    _, raw = ApiToken.issue(membership, "early")
+    from tests.conftest import client_for
+
+    assert client_for(raw).get("/api/v1/commands/").status_code == 401
+    assert outsider.client.get("/api/v1/me/invitations/").json() == [
+        {"id": invited["id"], "account": "acme", "account_name": "Acme",
+         "created_at": membership.created_at.isoformat().replace("+00:00", "Z")}]
+    accepted = outsider.client.post(f"/api/v1/me/invitations/{invited['id']}/accept/")
+    assert accepted.status_code == 200 and accepted.json()["account"] == "acme"
+    assert client_for(raw).get("/api/v1/commands/").status_code == 200
+    assert outsider.client.get("/api/v1/me/invitations/").json() == []
+
+
+def test_a_declined_invitation_leaves_no_membership(outsider, invited):
+    assert outsider.client.post(
+        f"/api/v1/me/invitations/{invited['id']}/decline/").status_code == 204
+    assert not Membership.objects.filter(pk=invited["id"]).exists()
+
+
+@pytest.mark.parametrize("who", ["admin", "member", "reader"])
+def test_only_the_invited_user_sees_or_answers_an_invitation(actors, invited, who):
+    client = actors[who].client
+    assert client.get("/api/v1/me/invitations/").json() == []
+    for verb in ("accept", "decline"):
+        assert client.post(f"/api/v1/me/invitations/{invited['id']}/{verb}/").status_code == 404
+    assert Membership.objects.get(pk=invited["id"]).invitation_pending
+
+
+def test_invitations_need_a_credential(anonymous, invited):
+    assert anonymous.get("/api/v1/me/invitations/").status_code == 401
+
+
+def test_listing_invitations_is_one_query_on_a_warm_process(outsider, invited, warm_process,
+                                                            django_assert_num_queries):
+    warm_process(outsider)
+    with django_assert_num_queries(1):
+        assert len(outsider.client.get("/api/v1/me/invitations/").json()) == 1
+
+
+def test_a_new_user_is_added_as_an_active_member_at_once(admin):
+    body = admin.client.post("/api/v1/members/", {"email": "new@acme.test", "name": "New"},
+                             format="json").json()
+    assert (body["is_active"], body["invitation_pending"], body["name"]) == (True, False, "New")

@@ -1,7 +1,6 @@
 """The accounts part of the portal API: who am I, my tokens, and the account's access setup."""
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -58,8 +57,7 @@ class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return policy.invitations_of(self.request.user).select_related("account").order_by(
             "created_at", "id")
 
-    @extend_schema(request=None, responses={200: MeMembershipSerializer,
-                                            401: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: MeMembershipSerializer})
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Join the account: the membership becomes active with the groups it was given."""
@@ -71,8 +69,7 @@ class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                          account=membership.account, obj=membership, request=request)
         return Response(MeMembershipSerializer(membership).data)
 
-    @extend_schema(request=None, responses={204: None, 401: OpenApiTypes.OBJECT,
-                                            404: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"])
     def decline(self, request, pk=None):
         """Refuse: the membership is removed; the account learns nothing more."""

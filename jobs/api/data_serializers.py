@@ -70,7 +70,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
                                    help_text="SQLite/DuckDB: absolute file path on the "
                                    "workers; PostgreSQL: DSN. Never shown again.")
     has_target = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = DataSource
@@ -108,7 +108,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
 class DatasetSerializer(serializers.ModelSerializer):
     """A dataset as registered; only its name and description can change."""
 
-    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = Dataset
@@ -142,8 +142,8 @@ class SavedQuerySerializer(serializers.ModelSerializer):
     parameters = serializers.JSONField(required=False, help_text=(
         '[{"name": "day", "type": "string|integer|number|boolean|date", "default": ..., '
         '"required": true}]; used in the SQL as :day.'))
-    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
+    updated_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
     class Meta:
         model = SavedQuery

@@ -119,7 +119,8 @@ class SavedQueryViewSet(DataScopedViewSet):
     def get_queryset(self):
         return super().get_queryset().select_related("updated_by", "data_source")
 
-    @extend_schema(request=SubmitSerializer, responses={201: CommandDetailSerializer})
+    @extend_schema(request=SubmitSerializer, responses={201: CommandDetailSerializer,
+                                                        200: CommandDetailSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
         """Submit this saved query as a SQL command. Body: ``parameters`` (checked against the

@@ -1,0 +1,93 @@
+"""OpenAPI post-processing: the error answers every operation really gives, in one place.
+
+drf-spectacular documents the success responses of each view; the errors come from shared
+machinery (authentication, the policy, the rate limit, validation, problem details), so they
+are added here by rule rather than repeated on every view:
+
+- 401 and 429 on every operation that needs a credential; 403 where a role decides;
+- 400 where a body or query parameters are read; 413 where a body is read;
+- 404 where the path names an object;
+- 409 where the object's state can forbid the request (listed in ``CONFLICTS``).
+
+Every error is an RFC 9457 problem (``application/problem+json``, schema ``Problem``). The
+token may come in any one of four ways, so each security scheme is its own alternative.
+"""
+
+import re
+
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {
+            "type": "array", "items": {}},
+            "description": "Validation errors: field -> messages."},
+    },
+    "required": ["type", "title", "status", "detail", "instance"],
+}
+PHRASES = {400: "Invalid input (the field is named in `errors`).",
+           401: "No valid credential.", 403: "The caller's role does not allow it.",
+           404: "No such object visible to the caller.",
+           409: "The object's state does not allow it.", 413: "The body is too large.",
+           429: "Over the account's hourly rate limit (see `Retry-After`)."}
+BODY_METHODS = {"post", "put", "patch"}
+# (method, path pattern): the operations whose object's state may refuse them.
+CONFLICTS = [
+    ("post", r"/api/v1/commands/$"),  # a submission_id used by another definition
+    ("post", r"/commands/\{id\}/cancel/$"),
+    ("get", r"/commands/\{id\}/results/"),
+    ("post", r"/saved-queries/\{id\}/run/$"),
+    ("put", r"/(roles|groups|data-sources)/\{id\}/$"),
+    ("patch", r"/(roles|groups|data-sources)/\{id\}/$"),
+    ("delete", r"/(roles|groups|members|data-sources|saved-queries)/\{id\}/$"),
+]
+
+
+def add_problem_responses(result, generator, request, public):
+    """``POSTPROCESSING_HOOKS`` entry: error responses and alternative security schemes."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code in _error_codes(path, method, operation):
+                operation["responses"][str(code)] = {"description": PHRASES[code],
+                                                     "content": problem}
+            _alternatives(operation)
+    return result
+
+
+def _error_codes(path, method, operation):
+    secured = any(requirement for requirement in operation.get("security", [{}]))
+    codes = set()
+    if secured:
+        codes |= {401, 403, 429}
+    parameters = operation.get("parameters", [])
+    if method in BODY_METHODS:
+        codes |= {400, 413}
+    if any(p.get("in") == "query" for p in parameters):
+        codes.add(400)
+    if "{" in path:
+        codes.add(404)
+    if any(method == m and re.search(pattern, path) for m, pattern in CONFLICTS):
+        codes.add(409)
+    return sorted(codes)
+
+
+def _alternatives(operation):
+    """One requirement object per scheme: any one of them authenticates."""
+    security = operation.get("security")
+    if not security:
+        return
+    split = []
+    for requirement in security:
+        split.extend({name: scopes} for name, scopes in requirement.items())
+        if not requirement:
+            split.append({})
+    operation["security"] = split

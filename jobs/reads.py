@@ -14,7 +14,7 @@ from django.db import connection, connections
 from django.db.models import Count, F, Q
 
 from accounts import policy
-from jobs.models import Command, Status
+from jobs.models import Command, DataSource, Status
 
 # Primary keys are 64-bit: a longer string of digits is not an id (and must not reach the
 # database as an out-of-range integer).
@@ -79,6 +79,17 @@ def _by_pk_in_account(pk, account_id):
     command = Command.from_db(connection.alias, names, values)
     command.user_email = row[-1]
     return command
+
+
+def data_source(member, ref):
+    """The data source ``member`` may read, by id or name, or None. The account's built-in
+    ``default`` source is created on first use. Names are SQL identifiers, so a string of
+    digits can only be an id."""
+    if ref == DataSource.DEFAULT_NAME and policy.can(member, "read", "data_sources"):
+        return DataSource.objects.default_for(member.account)
+    sources = policy.restrict(DataSource.objects.all(), member, "read", "data_sources")
+    pk = ref if isinstance(ref, int) else parse_pk(ref)
+    return (sources.filter(pk=pk) if pk is not None else sources.filter(name=ref)).first()
 
 
 def listed(queryset):

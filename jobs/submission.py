@@ -22,7 +22,7 @@ import re
 from django.db import IntegrityError, transaction
 
 from accounts import audit, policy
-from jobs import lifecycle
+from jobs import lifecycle, reads
 from jobs.models import DEFINITION_FIELDS, Command, CommandType, DataSource, SavedQuery, Source
 from jobs.parameters import ParameterError, bind_to_schema, check_values
 
@@ -141,17 +141,10 @@ def _check_saved_query(member, saved):
 
 
 def _data_source(member, ref):
-    """A data source the member may read, by object, id or name (names are SQL identifiers,
-    so a string of digits can only be an id)."""
+    """A data source the member may read, by object, id or name."""
     if isinstance(ref, DataSource):
         return _check_data_source(member, ref)
-    if ref == DataSource.DEFAULT_NAME and policy.can(member, "read", "data_sources"):
-        return DataSource.objects.default_for(member.account)
-    sources = policy.restrict(DataSource.objects.all(), member, "read", "data_sources")
-    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) < 19):
-        source = sources.filter(pk=int(ref)).first()
-    else:
-        source = sources.filter(name=ref).first()
+    source = reads.data_source(member, ref)
     if source is None:
         raise InvalidDefinition(f"No data source {ref!r} in your account.", field="data_source")
     return source

@@ -7,10 +7,9 @@ on create and update and never serialized back.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import policy
 from accounts.authentication import membership_of
 from jobportal.problems import Conflict
-from jobs import parameters
+from jobs import parameters, reads
 from jobs.models import Dataset, DatasetFormat, DataSource, SavedQuery
 
 
@@ -45,15 +44,7 @@ class DataSourceRefField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
             self.fail("invalid")
-        member = member_of(self)
-        if data == DataSource.DEFAULT_NAME and policy.can(member, "read", "data_sources"):
-            return DataSource.objects.default_for(member.account)
-        sources = policy.restrict(DataSource.objects.all(), member, "read", "data_sources")
-        # Names are SQL identifiers, so a string of digits can only be an id.
-        if isinstance(data, int) or (data.isascii() and data.isdigit() and len(data) < 19):
-            source = sources.filter(pk=int(data)).first()
-        else:
-            source = sources.filter(name=data).first()
+        source = reads.data_source(member_of(self), data)
         if source is None:
             self.fail("missing", value=data)
         return source

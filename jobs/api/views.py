@@ -136,14 +136,15 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"], renderer_classes=[EventStreamRenderer])
     def events(self, request, pk=None):
         """Server-sent events: ``status`` and ``log`` events until the command ends.
-        Reconnect with ``Last-Event-ID`` (a log offset) to resume."""
+        Reconnect with ``Last-Event-ID`` (a log offset) to resume. 429 past the account's
+        open streams (``JOBPORTAL_MAX_STREAMS_PER_ACCOUNT`` per web process)."""
         command = self.get_object()
         start = request.headers.get("Last-Event-ID") or request.query_params.get("offset") or 0
         try:
             start = max(0, int(start))
         except ValueError as exc:
             raise exceptions.ValidationError({"offset": "A whole number."}) from exc
-        return event_stream(command.pk, start)
+        return event_stream(membership_of(request).account_id, command.pk, start)
 
     @extend_schema(
         parameters=[

@@ -1,5 +1,6 @@
 """Small helpers to make commands in tests without going through the API."""
 
+from asgiref.sync import async_to_sync
 from django_tasks_db.models import DBTaskResult
 
 from jobs import lifecycle
@@ -18,3 +19,11 @@ def statuses(*commands):
 def enqueued_ids():
     """Command ids handed to the database task backend, in order."""
     return [task.args_kwargs["args"][0] for task in DBTaskResult.objects.order_by("enqueued_at")]
+
+
+def read_stream(response):
+    """The whole body of a streaming response whose content is an async iterator (SSE)."""
+    async def read():
+        return b"".join([part async for part in response.streaming_content])
+
+    return async_to_sync(read)().decode()

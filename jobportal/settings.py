@@ -117,9 +117,12 @@ TEMPLATES = [
 # connection per request or per task costs several times the throughput (ENGINE-NOTES).
 DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'jobportal.sqlite3'}"
 CONN_MAX_AGE = env_int("DJANGO_CONN_MAX_AGE", 60)
+# A reused connection is checked (one cheap round trip) before its first query of a request,
+# so a database restart costs one failed check instead of failed requests (docs/benchmarks.md).
+CONN_HEALTH_CHECKS = env_bool("DJANGO_CONN_HEALTH_CHECKS", True)
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+        DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=CONN_HEALTH_CHECKS
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -2,11 +2,118 @@
 
 import ctypes
 import signal
+import subprocess
+import time
+from dataclasses import dataclass
 
 _PR_SET_PDEATHSIG = 1
+# A worker that gets this signal lost its supervisor: it stops its command now and exits, so
+# no orphaned worker goes on running a command nobody supervises.
+PARENT_DIED = signal.SIGUSR1
 
 
 def die_with_parent(sig=signal.SIGTERM):
     """``preexec_fn``: the child gets ``sig`` when its parent dies, even by SIGKILL (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def worker_preexec():
+    die_with_parent(PARENT_DIED)
+
+
+def describe_exit(code):
+    if code is not None and code < 0:
+        return f"{code} ({signal.Signals(-code).name})"
+    return str(code)
+
+
+@dataclass
+class Child:
+    """A supervised process. ``argv`` is called for every start (e.g. for a fresh worker id).
+
+    ``replace``: start a new one when it dies (with a growing delay while it keeps dying
+    young); otherwise its death stops the supervisor and everything else.
+    """
+
+    name: str
+    argv: object
+    replace: bool = False
+    preexec: object = die_with_parent
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    quick_deaths: int = 0
+    restart_at: float | None = None
+    starts: int = 0
+
+
+class Supervisor:
+    """Starts children, replaces those that may be replaced, stops all on a signal.
+
+    One signal per Ctrl-C/SIGTERM is passed on: the first asks for a clean stop, the second
+    for an immediate one, the third kills. Children get their own sessions, so a terminal's
+    Ctrl-C reaches only the supervisor.
+    """
+
+    MIN_BACKOFF, MAX_BACKOFF = 0.5, 30.0
+    # A child that ran this long before dying starts its next life with the shortest delay.
+    HEALTHY_SECONDS = 30.0
+
+    def __init__(self, children, log, cwd=None):
+        self.children, self.log, self.cwd = children, log, cwd
+        self.stopping = 0
+        self.exit_code = 0
+
+    def start(self, child, now=None):
+        child.proc = subprocess.Popen(child.argv(), cwd=self.cwd, start_new_session=True,
+                                      preexec_fn=child.preexec)
+        child.started, child.restart_at = now or time.monotonic(), None
+        child.starts += 1
+
+    def stop(self, signum=None, frame=None):
+        if not self.stopping:
+            self.log("Stopping (press Ctrl-C again to stop running commands)…")
+        sig = signal.SIGKILL if self.stopping >= 2 else signal.SIGTERM
+        for child in self.children:
+            child.restart_at = None
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.send_signal(sig)
+        self.stopping += 1
+
+    def check(self, now):
+        """One supervision step: note deaths, schedule and perform replacements."""
+        for child in self.children:
+            if child.restart_at is not None and now >= child.restart_at and not self.stopping:
+                self.start(child, now)
+                self.log(f"{child.name} restarted (pid {child.proc.pid}).")
+            if child.proc is None or child.restart_at is not None or self.stopping:
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            if not child.replace:
+                self.log(f"{child.name} (pid {child.proc.pid}) exited with "
+                         f"{describe_exit(code)}; stopping.")
+                self.exit_code = 1
+                self.stop()
+                continue
+            lived = now - child.started
+            child.quick_deaths = 0 if lived >= self.HEALTHY_SECONDS else child.quick_deaths + 1
+            delay = min(self.MAX_BACKOFF, self.MIN_BACKOFF * 2 ** max(0, child.quick_deaths - 1))
+            child.restart_at = now + delay
+            self.log(f"{child.name} (pid {child.proc.pid}) exited with {describe_exit(code)}; "
+                     f"replacing it in {delay:g} s.")
+
+    def running(self):
+        return any(c.proc is not None and c.proc.poll() is None for c in self.children)
+
+    def run(self, tick=0.2):
+        """Supervise until stopped and every child has exited; returns the exit code."""
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
+        for child in self.children:
+            self.start(child)
+        while not self.stopping or self.running():
+            self.check(time.monotonic())
+            time.sleep(tick)
+        return self.exit_code

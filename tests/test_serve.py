@@ -1,38 +1,18 @@
-"""`make run`'s last steps for real: a fresh data dir, migrate, demo, then `serve` (gunicorn +
-worker) answering over HTTP, running `echo hello`, and stopping cleanly on Ctrl-C."""
+"""`make run`'s last steps for real: a fresh data dir, migrate, demo, then `serve` (uvicorn +
+workers) answering over HTTP, running `echo hello`, and stopping cleanly on Ctrl-C; and
+serve's supervision: dead workers are replaced, the web server never goes down for them."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
-from django.conf import settings
+
+from tests.live import MANAGE, Site, alive, children, free_port, poll, stop, workers_of
 
 pytestmark = pytest.mark.slow
-MANAGE = str(settings.BASE_DIR / "manage.py")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def poll(fn, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = fn()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail("timed out")
 
 
 def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(tmp_path):
@@ -76,3 +56,72 @@ def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(tmp_path):
     assert code == 0
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/healthz", timeout=2)
+
+
+def test_a_dead_worker_process_is_replaced(tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve("--concurrency", "2")
+    try:
+        before = poll(lambda: len(w := workers_of(serve.pid)) == 2 and w)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        assert httpx.get(f"{site.url}/healthz").status_code == 200
+        after = poll(lambda: len(w := workers_of(serve.pid)) == 2 and victim not in w and w)
+        assert len(after - before) == 1
+        assert f"(pid {victim}) exited with -9 (SIGKILL); replacing it" in site.log()
+        pk = site.submit("echo hi")
+        poll(lambda: site.status(pk) == "done")
+        logs = site.api("GET", f"commands/{pk}/logs/").json()
+        assert logs["data"] == "hi\n"
+        assert httpx.get(f"{site.url}/healthz").status_code == 200
+    finally:
+        assert stop(serve) == 0
+
+
+def test_a_worker_that_keeps_dying_is_replaced_ever_more_slowly(tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve("--concurrency", "1")
+    try:
+        for _ in range(3):
+            victim = poll(lambda: min(workers_of(serve.pid), default=None))
+            os.kill(victim, signal.SIGKILL)
+            poll(lambda v=victim: f"(pid {v}) exited" in site.log())
+        log = site.log()
+        assert "replacing it in 0.5 s" in log and "replacing it in 1 s" in log
+        assert "replacing it in 2 s" in log
+        assert httpx.get(f"{site.url}/healthz").status_code == 200
+    finally:
+        assert stop(serve) == 0
+
+
+def test_the_web_server_dying_stops_serve_and_its_workers(tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve("--concurrency", "1")
+    workers = poll(lambda: workers_of(serve.pid))
+    web = next(p for p, cmd in children(serve.pid).items() if "jobportal.web" in cmd)
+    os.kill(web, signal.SIGKILL)
+    assert serve.wait(timeout=60) == 1
+    assert "exited with -9 (SIGKILL); stopping." in site.log()
+    for pid in workers:
+        poll(lambda p=pid: not alive(p))
+
+
+def test_killing_a_worker_pool_leaves_no_worker_running_its_command(tmp_path):
+    site = Site(tmp_path)
+    web = site.serve("--no-worker")
+    pool = site.spawn("worker", "--concurrency", "2", log_name="pool.log")
+    try:
+        pk = site.submit("sleep 120")
+        poll(lambda: site.status(pk) == "running")
+        slots = workers_of(pool.pid)
+        assert len(slots) == 2
+        pool.kill()
+        pool.wait(timeout=10)
+        body = poll(lambda: (b := site.api("GET", f"commands/{pk}/").json())["status"]
+                    == "error" and b)
+        assert body["error_type"] == "WorkerStopped"
+        for pid in slots:
+            poll(lambda p=pid: not alive(p))
+        assert "supervisor gone, stopping the running command now" in site.log("pool.log")
+    finally:
+        stop(web)

@@ -5,7 +5,8 @@ LOCKED`` on PostgreSQL), run it. The reaper runs beside the loop in its own thre
 (:class:`Reaper`), every REAP_SECONDS, whether or not a command is running here: a busy worker
 still fails the commands of dead workers and admits what waits behind them. First
 SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now (recorded
-as ``WorkerStopped``).
+as ``WorkerStopped``). SIGUSR1 (sent by the kernel when the supervising parent dies, see
+jobportal/procs.py): stop the command now and exit, so no orphaned worker goes on running it.
 """
 
 import logging
@@ -18,6 +19,7 @@ from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from jobportal.procs import PARENT_DIED
 from jobs import lifecycle
 from jobs.worker import leftovers
 from jobs.worker.run import WorkerContext, new_worker_id
@@ -44,6 +46,7 @@ class Worker:
     def install_signal_handlers(self):
         signal.signal(signal.SIGTERM, self.handle_signal)
         signal.signal(signal.SIGINT, self.handle_signal)
+        signal.signal(PARENT_DIED, self.handle_parent_death)
 
     def handle_signal(self, signum, frame):
         if self.stopping:
@@ -54,6 +57,11 @@ class Worker:
             logger.warning("worker %s: %s, finishing the running command, then exiting",
                            self.worker_id, signal.Signals(signum).name)
             self.stopping = True
+
+    def handle_parent_death(self, signum, frame):
+        logger.warning("worker %s: supervisor gone, stopping the running command now",
+                       self.worker_id)
+        self.stopping = self.stop_now = True
 
     # -- loop -------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from jobportal.procs import die_with_parent
+from jobportal.procs import worker_preexec
 from jobs.worker.loop import Worker
 from jobs.worker.run import new_worker_id
 
@@ -43,7 +43,9 @@ class Command(BaseCommand):
         worker.run()
 
     def run_pool(self, queues, concurrency, once, max_jobs, interval):
-        """One process per slot; signals are passed on, so each finishes or stops its command."""
+        """One process per slot; signals are passed on, so each finishes or stops its command.
+        If this parent dies, even by SIGKILL, the kernel tells each slot to stop its command
+        now and exit (``PARENT_DIED``): no orphaned slot goes on running a command."""
         base = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker", "--queues",
                 queues, "--interval", str(interval)]
         if once:
@@ -53,7 +55,7 @@ class Command(BaseCommand):
         # Own sessions: a terminal's Ctrl-C reaches only us, and we pass on exactly one signal.
         children = [
             subprocess.Popen([*base, "--worker-id", f"{new_worker_id()}-{i}"],
-                             start_new_session=True, preexec_fn=die_with_parent)
+                             start_new_session=True, preexec_fn=worker_preexec)
             for i in range(concurrency)
         ]
 

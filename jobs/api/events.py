@@ -117,6 +117,12 @@ class EventStream:
             async for chunk in self._poll():
                 yield chunk
             reason = "ended"
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception:
+            reason = "failed"
+            logger.exception("event stream for command %s failed", self.command_id)
+            raise
         finally:
             # Reached on a disconnect too: Django cancels the stream at its pending await.
             self.slot.release()

@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 PY := $(VENV)/bin/python
 export HOST PORT
 
-.PHONY: run test test-fast install lint migrate worker bench clean
+.PHONY: run test test-fast install lint migrate worker bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Jobportal needs Python 3.12 or newer on PATH." >&2; exit 1; }
@@ -45,8 +45,13 @@ lint: install
 worker: migrate
 	exec $(PY) manage.py worker
 
+# BENCH_ARGS=--database-url=postgresql://... to measure on PostgreSQL (needs wrk on PATH).
+BENCH_ARGS ?=
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick: install
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

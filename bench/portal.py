@@ -1,11 +1,13 @@
 """Set up a throwaway portal (its own data dir and database) for a benchmark run."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Portal:
     """A portal installation in a temporary directory, driven through manage.py."""
 
-    def __init__(self, database_url=None):
+    def __init__(self, database_url=None, **env):
         self.dir = Path(tempfile.mkdtemp(prefix="jobportal-bench-"))
         self.env = {
             **os.environ,
@@ -22,7 +24,9 @@ class Portal:
             "DATABASE_URL": database_url or f"sqlite:///{self.dir / 'bench.sqlite3'}",
             "DJANGO_STATIC_ROOT": str(self.dir / "static"),
             "PYTHONPATH": str(ROOT),
+            **env,
         }
+        self.env.pop("PYTEST_XDIST_WORKER", None)
         self.procs = []
 
     def manage(self, *args):
@@ -43,23 +47,54 @@ class Portal:
     def shell(self, code):
         return self.manage("shell", "--no-imports", "-c", code)
 
-    def start_web(self, workers=2):
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bench.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-             "--log-level", "warning"],
-            env=self.env, cwd=ROOT,
+    def submit(self, script, count=1):
+        """Submit ``count`` shell commands; their ids."""
+        out = self.shell(
+            "from accounts.models import Account; from jobs import lifecycle;"
+            "a = Account.objects.get(slug='bench');"
+            f"print(*[lifecycle.submit(account=a, user=None, source='api',"
+            f" command_type='shell', script={script!r}).pk for _ in range({count})])"
         )
+        return [int(pk) for pk in out.split()]
+
+    def spawn(self, argv, log_name, **env):
+        """``argv`` in the background, its output in the portal's directory."""
+        log = open(self.dir / log_name, "w")  # noqa: SIM115 (the process outlives this call)
+        proc = subprocess.Popen(argv, env={**self.env, **env}, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
         self.procs.append(proc)
+        return proc
+
+    def serve(self, web_workers=2, concurrency=1, **env):
+        """The portal as `make run` serves it (manage.py serve); its URL and process."""
+        port = free_port()
+        proc = self.spawn([sys.executable, str(ROOT / "manage.py"), "serve", "--port",
+                           str(port), "--web-workers", str(web_workers), "--concurrency",
+                           str(concurrency), "--no-access-log"], "serve.log", **env)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/healthz")
-        return url
+        return url, proc
+
+    def gunicorn(self, app, wait_path, workers=2, threads=8, **env):
+        """``app`` under gunicorn gthread (workers x threads); its URL and process."""
+        port = free_port()
+        proc = self.spawn([sys.executable, "-m", "gunicorn", app, "--bind",
+                           f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class",
+                           "gthread", "--threads", str(threads), "--log-level", "warning"],
+                          f"{app.split(':')[0]}.log", **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + wait_path)
+        return url, proc
 
     def stop(self):
         for proc in self.procs:
-            proc.terminate()
-            proc.wait(timeout=30)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def free_port():
@@ -68,15 +103,29 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_http(url, timeout=30):
-    import urllib.request
-
+def wait_http(url, timeout=60, headers=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url) as response:  # noqa: S310 (loopback only)
+            request = urllib.request.Request(url, headers=headers or {})  # noqa: S310
+            with urllib.request.urlopen(request) as response:  # noqa: S310 (loopback only)
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer")
+
+
+def thread_count(pid):
+    """Threads of process ``pid`` and of all its descendants (Linux /proc)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            kids = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += int(status.split("Threads:")[1].split()[0])
+        pending += [int(kid) for kid in kids]
+    return total

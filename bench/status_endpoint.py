@@ -1,59 +1,131 @@
-"""Status and log endpoints against floors measured on the same server in the same run.
+"""The portal's read endpoints against floors measured in the same run, in A/B rounds.
 
-    .venv/bin/python bench/status_endpoint.py [--seconds 5] [--database-url URL]
+    .venv/bin/python bench/status_endpoint.py [--quick] [--rounds 5] [--seconds 5]
+                                              [--database-url URL]
 
-Floors: a bare DRF view (no database) and a DRF view reading one row by primary key (no
-authentication, policy or throttle). The portal's endpoints do authentication, policy, rate
-limit and serialization on top; the ratios show what that costs.
+The portal is served the way `make run` serves it (`manage.py serve`: uvicorn with 2 web
+processes and a worker). The floors are the plainest DRF views (bench/floor.py: no
+middleware, authentication, permission or throttle; one raw SELECT) under gunicorn, 2
+processes x 8 threads gthread, CONN_MAX_AGE=60. Both servers run at once and share the
+machine's cores, so rounds alternate floor and target and never load both at the same
+moment. Load comes from wrk (16 connections) in its own process; figures are medians.
+
+One summary line per figure: ``name value floor ratio target``.
 """
 
 import argparse
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import requests_per_second
-from bench.portal import Portal
+from bench.portal import Portal, thread_count, wait_http
+from bench.wrk import ab_rounds, requests_per_second
+
+HERE = Path(__file__).resolve().parent
+STREAMS = 200
+
+
+class HeldStreams:
+    """A second client process holding ``count`` event streams open while in the block."""
+
+    def __init__(self, url, token, count):
+        self.argv = [sys.executable, str(HERE / "streams.py"), url, token, str(count)]
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("open"):
+            self.proc.kill()
+            raise RuntimeError(f"the stream holder failed: {line!r}")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def figure(name, target, floor, goal, rounds, floor_name):
+    """Run the rounds, print them and the summary line; the ratio."""
+    floor_rps, target_rps, floors, targets = ab_rounds(floor, target, rounds)
+    ratio = target_rps / floor_rps
+    print(f"#   {name}: {floor_name} {[round(x) for x in floors]}, "
+          f"target {[round(x) for x in targets]}", flush=True)
+    print(f"{name} {target_rps:.0f} {floor_rps:.0f} {ratio:.2f} {goal:.2f}", flush=True)
+    return ratio
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--quick", action="store_true",
+                        help="3 rounds of 3 s per side: each figure in under a minute.")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--database-url", default=None,
                         help="A database to fill (default: a new SQLite file).")
     args = parser.parse_args()
+    rounds = args.rounds or (3 if args.quick else 5)
+    seconds = args.seconds or (3 if args.quick else 5)
 
-    portal = Portal(args.database_url)
+    portal = Portal(args.database_url, JOBPORTAL_MAX_STREAMS_PER_ACCOUNT=str(STREAMS * 2))
     token = portal.setup()
-    command_id = portal.shell(
-        "from accounts.models import Account; from jobs import lifecycle;"
-        "a = Account.objects.get(slug='bench');"
-        "c = lifecycle.submit(account=a, user=None, source='api', command_type='shell',"
-        " script='echo hi'); print(c.pk)"
-    ).strip()
-    url = portal.start_web()
     auth = {"Authorization": f"Bearer {token}"}
+    ids = portal.submit("true", count=60)
+    floor_url, _ = portal.gunicorn("bench.floor:application", "/floor/commands/",
+                                   DJANGO_CONN_MAX_AGE="60")
+    url, serve = portal.serve()
     try:
-        rows = [
-            ("floor: bare DRF view", f"{url}/bench/bare", {}),
-            ("floor: DRF view, one row by pk", f"{url}/bench/row/{command_id}", {}),
-            ("GET /api/v1/commands/{id}/", f"{url}/api/v1/commands/{command_id}/", auth),
-            ("GET /api/v1/commands/{id}/logs/", f"{url}/api/v1/commands/{command_id}/logs/",
-             auth),
-            ("GET /api/v1/commands/ (list)", f"{url}/api/v1/commands/", auth),
-        ]
-        results = []
-        for name, target, headers in rows:
-            rps = requests_per_second(target, headers, args.seconds, args.clients)
-            results.append((name, rps))
-        bare, row = results[0][1], results[1][1]
-        print(f"{'endpoint':40} {'req/s':>8} {'vs bare':>8} {'vs one-row':>10}")
-        for name, rps in results:
-            print(f"{name:40} {rps:8.0f} {rps / bare:8.2f} {rps / row:10.2f}")
+        # The 60 commands run first, so detail and list read finished commands.
+        wait_http(f"{url}/api/v1/commands/{ids[-1]}/", headers=auth)
+        _wait_status(portal, ids[-1], "done")
+        detail = f"{url}/api/v1/commands/{ids[0]}/"
+        print(f"# {rounds} rounds x {seconds} s per side, wrk -c16; database "
+              f"{portal.env['DATABASE_URL'].split(':')[0]}", flush=True)
+        print("# name value floor ratio target", flush=True)
+
+        def rps(target, headers=None):
+            return lambda: requests_per_second(target, seconds, headers)
+
+        figure("detail", rps(detail, auth), rps(f"{floor_url}/floor/commands/{ids[0]}/"),
+               0.7, rounds, "one-row floor")
+        figure("list50", rps(f"{url}/api/v1/commands/", auth),
+               rps(f"{floor_url}/floor/commands/"), 0.4, rounds, "list floor")
+        running = portal.submit("sleep 3600")[0]
+        _wait_status(portal, running, "running")
+        events = f"{url}/api/v1/commands/{running}/events/"
+        before = thread_count(serve.pid)
+
+        def with_streams():
+            with HeldStreams(events, token, STREAMS):
+                held = thread_count(serve.pid)
+                value = requests_per_second(detail, seconds, auth)
+            print(f"#   threads of serve's processes: {before} idle, {held} holding "
+                  f"{STREAMS} streams", flush=True)
+            return value
+
+        figure(f"detail_with_{STREAMS}_streams", with_streams, rps(detail, auth), 0.8,
+               rounds, "without streams")
+        portal.shell(f"from jobs import lifecycle; from jobs.models import Command;"
+                     f"lifecycle.cancel(Command.objects.get(pk={running}))")
     finally:
         portal.stop()
+
+
+def _wait_status(portal, pk, status, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = portal.shell(f"from jobs.models import Command;"
+                           f"print(Command.objects.get(pk={pk}).status)").strip()
+        if now == status:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"command {pk} never became {status}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -114,11 +115,10 @@ class EventStream:
     async def _events(self):
         reason = "client went away"
         try:
-            async for chunk in self._poll():
-                yield chunk
+            async with aclosing(self._poll()) as events:
+                async for chunk in events:
+                    yield chunk
             reason = "ended"
-        except (asyncio.CancelledError, GeneratorExit):
-            raise
         except Exception:
             reason = "failed"
             logger.exception("event stream for command %s failed", self.command_id)

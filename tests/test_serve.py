@@ -125,3 +125,15 @@ def test_killing_a_worker_pool_leaves_no_worker_running_its_command(tmp_path):
         assert "supervisor gone, stopping the running command now" in site.log("pool.log")
     finally:
         stop(web)
+
+
+def test_the_access_log_leaves_out_query_strings(tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve("--no-worker")
+    try:
+        answer = httpx.get(f"{site.url}/api/v1/commands/?api_key={site.token}")
+        assert answer.status_code == 200
+        poll(lambda: '"GET /api/v1/commands/ HTTP/1.1" 200' in site.log())
+        assert site.token not in site.log()
+    finally:
+        assert stop(serve) == 0

@@ -107,10 +107,12 @@ def filesystem_arguments() -> list[str]:
 
 
 @functools.cache
-def probe(bwrap: str, user: int | None = None, group: int | None = None) -> str | None:
-    """Start a real sandbox once (per process and arguments) as `user`; None if it works,
-    else why not (bwrap missing, user namespaces unavailable, ...)."""
-    spec = SandboxSpec(bwrap=bwrap)
+def probe(bwrap: str, user: int | None = None, group: int | None = None,
+          paths: tuple[str, ...] = ()) -> str | None:
+    """Start a real sandbox once (per process and arguments) as `user`, with `paths` bound;
+    None if it works, else why not (bwrap missing, user namespaces unavailable, a path the
+    user cannot reach, ...)."""
+    spec = SandboxSpec(bwrap=bwrap, binds=tuple(Bind(path) for path in paths))
     argv = [bwrap, *spec.options({}, "/"), "--", "/bin/sh", "-c", "exit 0"]
     try:
         result = subprocess.run(

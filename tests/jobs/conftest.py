@@ -1,9 +1,11 @@
 """Fixtures for tests that run real worker processes against the test database."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,12 +40,23 @@ def wait_for(predicate, timeout=30.0, interval=0.05, message="condition"):
 
 
 @pytest.fixture
-def worker_env(tmp_path):
+def work_root():
+    """Where workers make commands' work directories: traversable by the user a root worker
+    runs sandboxed commands as (pytest's tmp_path lies in a directory only root may enter)."""
+    path = Path(tempfile.mkdtemp(prefix="jobportal-work-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def worker_env(tmp_path, work_root):
     """Environment for a worker process: the test database, a private data dir, fast beats."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "JOBPORTAL_DATA_DIR": str(tmp_path / "worker-data"),
+        "JOBPORTAL_WORK_ROOT": str(work_root),
         "JOBPORTAL_HEARTBEAT_SECONDS": "0.2",
         "JOBPORTAL_HEARTBEAT_TIMEOUT_SECONDS": "3",
         "JOBPORTAL_REAP_SECONDS": "0.5",

@@ -72,6 +72,9 @@ def _status(mode, bwrap, user_name, work_root):
     # The work root is bound too: bwrap, running as that user, must be able to reach it.
     os.makedirs(work_root, exist_ok=True)
     problem = sandboxing.probe(bwrap, uid, gid, (work_root,))
+    if problem and work_root in problem:
+        problem += (f" (JOBPORTAL_WORK_ROOT and each directory above it must be traversable by "
+                    f"{user_name or 'the worker user'}: chmod o+x)")
     return SandboxStatus(UNAVAILABLE, problem) if problem else SandboxStatus(BUBBLEWRAP)
 
 

@@ -1,11 +1,9 @@
 """Fixtures for tests that run real worker processes against the test database."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,16 +35,6 @@ def wait_for(predicate, timeout=30.0, interval=0.05, message="condition"):
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {message}")
-
-
-@pytest.fixture
-def work_root():
-    """Where workers make commands' work directories: traversable by the user a root worker
-    runs sandboxed commands as (pytest's tmp_path lies in a directory only root may enter)."""
-    path = Path(tempfile.mkdtemp(prefix="jobportal-work-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

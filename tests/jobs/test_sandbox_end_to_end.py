@@ -178,3 +178,15 @@ def test_with_the_sandbox_off_a_shell_command_runs_unsandboxed(member, start_wor
     assert done.status == "done", done.error_message
     assert int(logs(member, pk)) > 4  # the host's processes: no PID namespace of its own
     assert "sandbox: off" in Path(worker.log_path).read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root worker runs commands as another user")
+def test_a_work_root_the_command_user_cannot_reach_makes_the_sandbox_unavailable(
+    member, start_worker, tmp_path
+):
+    private = tmp_path / "private"  # below pytest's root-only directory
+    pk = submit(member, "echo must not run")
+    start_worker("--once", env={"JOBPORTAL_WORK_ROOT": str(private / "work")}).wait(timeout=60)
+    refused = command(pk)
+    assert (refused.status, refused.error_type) == ("error", "SandboxUnavailable")
+    assert "must be traversable by nobody" in refused.error_message

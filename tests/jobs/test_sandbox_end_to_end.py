@@ -190,3 +190,20 @@ def test_a_work_root_the_command_user_cannot_reach_makes_the_sandbox_unavailable
     refused = command(pk)
     assert (refused.status, refused.error_type) == ("error", "SandboxUnavailable")
     assert "must be traversable by nobody" in refused.error_message
+
+
+def test_an_allowed_working_dir_is_bound_read_write_at_its_own_path(
+    member, start_worker, work_root, settings
+):
+    shared = work_root / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "input.txt").write_text("from the host\n")
+    settings.JOBPORTAL = {**settings.JOBPORTAL, "ALLOWED_WORKING_DIRS": [str(work_root)]}
+    pk = submit(member, "pwd; cat input.txt; echo result > output.txt",
+                runtime_env={"working_dir": str(shared)})
+    start_worker("--once").wait(timeout=60)
+    done = command(pk)
+    assert done.status == "done", done.error_message
+    assert logs(member, pk) == f"{shared}\nfrom the host\n"
+    assert (shared / "output.txt").read_text() == "result\n"

@@ -52,7 +52,7 @@ def sandbox_line():
     if state.mode == sandbox.BUBBLEWRAP:
         return "bubblewrap (every shell command runs isolated)"
     if state.mode == sandbox.OFF:
-        return "off (JOBPORTAL_SANDBOX=off: shell commands run unsandboxed, as this user)"
+        return "off (JOBPORTAL_SANDBOX=off: shell commands run unsandboxed, as the worker's user)"
     return (f"unavailable, shell commands will be refused: {state.reason}\n"
             "              (install bubblewrap, or set JOBPORTAL_SANDBOX=off to run them "
             "unsandboxed)")

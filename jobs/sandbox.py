@@ -78,6 +78,13 @@ def _status(mode, bwrap, user_name, work_root):
     return SandboxStatus(UNAVAILABLE, problem) if problem else SandboxStatus(BUBBLEWRAP)
 
 
+def log_status(logger, who):
+    """Say at a worker's start how it will run shell commands; a warning unless sandboxed."""
+    state = status()
+    log = logger.info if state.mode == BUBBLEWRAP else logger.warning
+    log("%s; sandbox: %s", who, state.summary)
+
+
 def spec_for(command, workdir, cwd):
     """The sandbox of one shell command: its work directory and working dir read-write, the
     operator's extra read-only paths, the host network only for the configured labels."""

@@ -25,7 +25,7 @@ from django.db import DatabaseError, close_old_connections
 from kombu.exceptions import OperationalError as BrokerError
 
 from jobportal.procs import die_with_parent
-from jobs import lifecycle, sandbox
+from jobs import lifecycle
 from jobs.models import Command, Status
 from jobs.worker import leftovers
 from jobs.worker.run import WorkerContext, new_worker_id
@@ -78,9 +78,8 @@ class CeleryWorker:
         # The pool processes inherit SIGUSR2 ignored until init_pool_process() takes it over.
         self.proc = subprocess.Popen(self.argv(), env=env, start_new_session=True,
                                      preexec_fn=_ignore_stop_now_and_die_with_parent)
-        logger.info("celery worker %s (pid %s) serving %s; sandbox: %s", self.nodename,
-                    self.proc.pid, "all queues" if self.follow_all else ",".join(self.queues),
-                    sandbox.status().summary)
+        logger.info("celery worker %s (pid %s) serving %s", self.nodename, self.proc.pid,
+                    "all queues" if self.follow_all else ",".join(self.queues))
 
     # -- signals ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from jobs import lifecycle, sandbox
+from jobs import lifecycle
 from jobs.worker import leftovers
 from jobs.worker.run import WorkerContext, new_worker_id
 
@@ -57,10 +57,7 @@ class Worker:
     def run(self):
         WorkerContext.worker_id = self.worker_id
         WorkerContext.abort_requested = staticmethod(lambda: self.stop_now)
-        state = sandbox.status()
-        log = logger.warning if state.mode != sandbox.BUBBLEWRAP else logger.info
-        log("worker %s serving queues %s; sandbox: %s", self.worker_id, ",".join(self.queues),
-            state.summary)
+        logger.info("worker %s serving queues %s", self.worker_id, ",".join(self.queues))
         while not self.stopping:
             close_old_connections()
             try:

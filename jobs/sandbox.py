@@ -69,6 +69,10 @@ def _status(mode, bwrap, user_name, work_root):
             return SandboxStatus(UNAVAILABLE, f"no such user {user_name!r} to run commands as")
         if entry.pw_uid != os.geteuid():
             uid, gid = entry.pw_uid, entry.pw_gid
+    if (uid if uid is not None else os.geteuid()) == 0:
+        return SandboxStatus(UNAVAILABLE, "commands would run as root, which owns every root "
+                             "file in reach and ignores the process limit; set "
+                             "JOBPORTAL_RUN_AS_USER to an ordinary user")
     # The work root is bound too: bwrap, running as that user, must be able to reach it.
     os.makedirs(work_root, exist_ok=True)
     problem = sandboxing.probe(bwrap, uid, gid, (work_root,))
@@ -83,6 +87,10 @@ def log_status(logger, who):
     state = status()
     log = logger.info if state.mode == BUBBLEWRAP else logger.warning
     log("%s; sandbox: %s", who, state.summary)
+    if not run_as_name() and settings.JOBPORTAL["LIMIT_PROCESSES"]:
+        logger.warning("%s: shell commands run as the worker's own user, so "
+                       "JOBPORTAL_LIMIT_PROCESSES is not applied (the kernel would count the "
+                       "worker's own processes too); set JOBPORTAL_RUN_AS_USER", who)
 
 
 def spec_for(command, workdir, cwd):

@@ -49,12 +49,13 @@ class ShellCommandRun:
         spec = shell.ShellSpec(
             argv=[self.config["SHELL"], "-c", self.command.script],
             env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
-            limits=self.limits(), kill_grace=self.config["KILL_GRACE_SECONDS"],
+            kill_grace=self.config["KILL_GRACE_SECONDS"],
             sandbox=sandbox.spec_for(self.command, workdir, cwd) if sandbox.enabled() else None,
         )
         try:
             uid, gid = self.run_as(workdir)
-            spec = dataclasses.replace(spec, user=uid, group=gid)
+            spec = dataclasses.replace(spec, user=uid, group=gid,
+                                       limits=self.limits(own_user=uid is not None))
             return self.outcome(shell.run(spec, self.run, tick_interval=0.1))
         except (KeyError, PermissionError) as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed",
@@ -89,14 +90,16 @@ class ShellCommandRun:
         env[key] = value
         return env
 
-    def limits(self):
+    def limits(self, own_user):
+        """The configured limits. The process limit only with a user of the command's own: the
+        kernel counts every process of the uid, the worker's and its login session's too."""
         c = self.config
         return shell.ResourceLimits(
             cpu_seconds=c["LIMIT_CPU_SECONDS"] or None,
             memory_bytes=c["LIMIT_MEMORY_BYTES"] or None,
             file_size_bytes=c["LIMIT_FILE_SIZE_BYTES"] or None,
             open_files=c["LIMIT_OPEN_FILES"] or None,
-            processes=c["LIMIT_PROCESSES"] or None,
+            processes=(c["LIMIT_PROCESSES"] or None) if own_user else None,
         )
 
     def run_as(self, workdir):

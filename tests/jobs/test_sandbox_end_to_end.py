@@ -207,3 +207,19 @@ def test_an_allowed_working_dir_is_bound_read_write_at_its_own_path(
     assert done.status == "done", done.error_message
     assert logs(member, pk) == f"{shared}\nfrom the host\n"
     assert (shared / "output.txt").read_text() == "result\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root worker runs commands as another user")
+def test_a_root_worker_runs_commands_as_nobody_with_the_process_limit(member, start_worker):
+    pk = submit(member, "id -u; ulimit -u")
+    start_worker("--once").wait(timeout=60)
+    assert logs(member, pk) == "65534\n256\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root worker can be told to stay root")
+def test_a_sandbox_is_never_run_as_root(member, start_worker):
+    pk = submit(member, "echo must not run")
+    start_worker("--once", env={"JOBPORTAL_RUN_AS_USER": "root"}).wait(timeout=60)
+    refused = command(pk)
+    assert (refused.status, refused.error_type) == ("error", "SandboxUnavailable")
+    assert "would run as root" in refused.error_message

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -255,14 +256,35 @@ if TASK_ENGINE == "celery":
 else:
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
+
+
+def _sandbox_mode(value):
+    mode = value.strip().lower()
+    if mode in {"bubblewrap", "bwrap", "on", "1", "true", "yes"}:
+        return "bubblewrap"
+    if mode in {"off", "0", "false", "no"}:
+        return "off"
+    raise ImproperlyConfigured(f"JOBPORTAL_SANDBOX must be 'bubblewrap' or 'off', not {value!r}")
+
+
 # Execution: what the worker supervisor enforces around every command.
 JOBPORTAL = {
     "NODE_ID": env("JOBPORTAL_NODE_ID", socket.gethostname()),
     "WORK_ROOT": Path(env("JOBPORTAL_WORK_ROOT", DATA_DIR / "work")),
     "SHELL": env("JOBPORTAL_SHELL", "/bin/bash"),
     "SHELL_PATH": env("JOBPORTAL_SHELL_PATH", os.environ.get("PATH", os.defpath)),
-    # Run shell commands as this OS user (the worker must run as root to switch). Without it
-    # commands run as the worker's own user and can read what that user can read.
+    # Shell commands run in a bubblewrap sandbox (docs/commands.md#isolation); "off" runs them
+    # unsandboxed, as the worker's own user, and every surface says so.
+    "SANDBOX": _sandbox_mode(env("JOBPORTAL_SANDBOX", "bubblewrap")),
+    "BWRAP": env("JOBPORTAL_BWRAP", "bwrap"),
+    # Labels whose commands share the host's network ("*": all). The others get a network
+    # namespace of their own, loopback only: no PostgreSQL, Redis or metadata service of the
+    # host (databases on localhost with trust authentication are the portal's own).
+    "SANDBOX_NETWORK_LABELS": env_list("JOBPORTAL_SANDBOX_NETWORK_LABELS"),
+    # Extra host paths (tools, data) visible read-only inside the sandbox at the same path.
+    "SANDBOX_READ_ONLY_PATHS": env_list("JOBPORTAL_SANDBOX_READ_ONLY_PATHS"),
+    # Run shell commands as this OS user (the worker must run as root to switch). Empty: the
+    # worker's own user, or "nobody" for a root worker with the sandbox on.
     "RUN_AS_USER": env("JOBPORTAL_RUN_AS_USER", ""),
     "ALLOWED_WORKING_DIRS": env_list("JOBPORTAL_ALLOWED_WORKING_DIRS"),
     # When set, the only labels (worker queues) commands may name; empty accepts any.
@@ -272,6 +294,8 @@ JOBPORTAL = {
     "LIMIT_MEMORY_BYTES": env_int("JOBPORTAL_LIMIT_MEMORY_BYTES", 4 * 1024**3),
     "LIMIT_FILE_SIZE_BYTES": env_int("JOBPORTAL_LIMIT_FILE_SIZE_BYTES", 1024**3),
     "LIMIT_OPEN_FILES": env_int("JOBPORTAL_LIMIT_OPEN_FILES", 1024),
+    # RLIMIT_NPROC: counted by the kernel over all processes of the run-as user's uid.
+    "LIMIT_PROCESSES": env_int("JOBPORTAL_LIMIT_PROCESSES", 256),
     "MAX_LOG_BYTES": env_int("JOBPORTAL_MAX_LOG_BYTES", 64 * 1024**2),
     "LOG_FLUSH_SECONDS": env_float("JOBPORTAL_LOG_FLUSH_SECONDS", 0.5),
     "HEARTBEAT_SECONDS": env_float("JOBPORTAL_HEARTBEAT_SECONDS", 3),

@@ -1,7 +1,10 @@
 """Shared fixtures: an account with an admin, a member, a read-only member, and an outsider in
 another account, each with an API token; API clients acting as each of them."""
 
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -58,6 +61,16 @@ def make_viewer_role(account):
     Policy.objects.create(role=role, resource="saved_queries", actions=["read"])
     Policy.objects.create(role=role, resource="tokens", actions=["*"], conditions={"own": True})
     return role
+
+
+@pytest.fixture
+def work_root():
+    """Where workers make commands' work directories: traversable by the user a root worker
+    runs sandboxed commands as (pytest's tmp_path lies in a directory only root may enter)."""
+    path = Path(tempfile.mkdtemp(prefix="jobportal-work-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,9 @@ from tests.live import MANAGE, Site, alive, children, free_port, poll, stop, wor
 pytestmark = pytest.mark.slow
 
 
-def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(tmp_path):
+def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(tmp_path, work_root):
     env = {**os.environ, "JOBPORTAL_DATA_DIR": str(tmp_path),
+           "JOBPORTAL_WORK_ROOT": str(work_root),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
            "DJANGO_STATIC_ROOT": str(tmp_path / "static")}
     env.pop("PYTEST_XDIST_WORKER", None)

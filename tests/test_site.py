@@ -7,14 +7,66 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Account, ApiToken, Membership
+from accounts.models import Account, ApiToken, Membership, User
 from tests.conftest import client_for
 
 
 def test_healthz_answers_200_with_json_when_the_database_is_up(db, client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "sandbox": "bubblewrap"}
+
+
+def sandbox_settings(settings, **changes):
+    settings.JOBPORTAL = {**settings.JOBPORTAL, **changes}
+
+
+def test_healthz_says_the_sandbox_is_unavailable_and_stays_200_without_bubblewrap(
+    db, client, settings
+):
+    sandbox_settings(settings, BWRAP="/nonexistent/bwrap")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "sandbox": "unavailable"}
+
+
+def test_healthz_says_the_sandbox_is_off_when_the_operator_opted_out(db, client, settings):
+    sandbox_settings(settings, SANDBOX="off", BWRAP="/nonexistent/bwrap")
+    assert client.get("/healthz").json()["sandbox"] == "off"
+
+
+@pytest.mark.parametrize(("changes", "shown"), [
+    ({}, "bubblewrap"),
+    ({"BWRAP": "/nonexistent/bwrap"}, "unavailable"),
+    ({"SANDBOX": "off"}, "off"),
+])
+def test_the_admin_index_shows_the_sandbox_mode(db, client, settings, changes, shown):
+    sandbox_settings(settings, **changes)
+    client.force_login(User.objects.create_superuser("ops@portal.test"))
+    page = client.get("/admin/").content.decode()
+    assert f"Shell command sandbox: <strong>{shown}</strong>" in page
+    if shown == "unavailable":
+        assert "shell commands are refused" in page and "/nonexistent/bwrap" in page
+
+
+@pytest.mark.parametrize(("changes", "banner"), [
+    ({}, "Sandbox:    bubblewrap"),
+    ({"BWRAP": "/nonexistent/bwrap"}, "Sandbox:    unavailable, shell commands will be refused"),
+    ({"SANDBOX": "off"}, "Sandbox:    off"),
+])
+def test_the_demo_banner_says_which_sandbox_mode_is_on(db, capsys, settings, changes, banner):
+    sandbox_settings(settings, **changes)
+    call_command("demo")
+    assert banner in capsys.readouterr().out
+
+
+def test_an_unknown_sandbox_setting_is_refused_at_start(tmp_path):
+    env = {**os.environ, "JOBPORTAL_SANDBOX": "maybe", "JOBPORTAL_DATA_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "jobportal.settings"}
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "JOBPORTAL_SANDBOX must be 'bubblewrap' or 'off'" in out.stderr
 
 
 def test_healthz_answers_503_when_the_database_is_unreachable(tmp_path):

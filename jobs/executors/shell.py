@@ -1,9 +1,11 @@
 """Run one shell command under supervision on Linux (standard library only; no Django).
 
 The command gets its own session (process group id == pid), exactly the environment given,
-optional resource limits and a parent-death signal. `run` streams output to hooks, parses
-progress lines, heartbeats and cancels through `tick`, enforces a wall-clock timeout, and makes
-sure nothing of the command's process group outlives it.
+optional resource limits and a parent-death signal; with a sandbox
+(:class:`jobs.executors.sandbox.SandboxSpec`) it runs inside bubblewrap, and the process group
+signalled is the sandbox's. `run` streams output to hooks, parses progress lines, heartbeats
+and cancels through `tick`, enforces a wall-clock timeout, and makes sure nothing of the
+command's process group (in a sandbox: nothing of the sandbox) outlives it.
 """
 
 import ctypes
@@ -17,6 +19,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from jobs.executors import sandbox as sandboxing
 
 READ_SIZE = 64 * 1024
 MAX_LINE_BYTES = 4 * 1024
@@ -41,6 +45,9 @@ class ResourceLimits:
     memory_bytes: int | None = None  # RLIMIT_AS
     file_size_bytes: int | None = None  # RLIMIT_FSIZE
     open_files: int | None = None  # RLIMIT_NOFILE
+    # RLIMIT_NPROC. The kernel counts processes per real uid (all of that uid's on the
+    # machine), and never limits root: it bites only for commands run as an ordinary user.
+    processes: int | None = None
 
     def __post_init__(self) -> None:
         # Checked here because a bad value found in the forked child comes back to the parent
@@ -56,6 +63,7 @@ class ResourceLimits:
             (resource.RLIMIT_AS, self.memory_bytes),
             (resource.RLIMIT_FSIZE, self.file_size_bytes),
             (resource.RLIMIT_NOFILE, self.open_files),
+            (resource.RLIMIT_NPROC, self.processes),
         ]
         return [(resource_id, value) for resource_id, value in pairs if value is not None]
 
@@ -74,6 +82,8 @@ class ShellSpec:
     # because a credential change clears that signal.
     user: int | None = None
     group: int | None = None
+    # Run inside this bubblewrap sandbox; `argv`, `env` and `cwd` then apply inside it.
+    sandbox: sandboxing.SandboxSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,8 @@ class Progress:
 class ShellHooks(Protocol):
     """Callbacks through which `run` reports to, and takes orders from, its caller."""
 
-    def on_start(self, pid: int) -> None: ...  # pid is also the process group id
+    def on_start(self, pid: int) -> None: ...  # pid is also the process group id (in a
+    # sandbox: of its init, whose group holds the command unless it left it)
     def on_output(self, stream: str, data: bytes) -> None: ...  # "stdout"/"stderr", in order
     def on_progress(self, progress: Progress) -> None: ...
     def tick(self) -> bool: ...  # at least every tick interval; True requests cancellation
@@ -185,19 +196,35 @@ def _prepare_child(limits: ResourceLimits, parent_pid: int, prctl) -> None:
         os._exit(1)
 
 
-def _start(spec: ShellSpec) -> subprocess.Popen:
+def _start(spec: ShellSpec) -> tuple[subprocess.Popen, int]:
+    """The started process and the process group to signal."""
     if not spec.argv:
         raise ExecutorError("cannot start a command with an empty argv")
     prepare = functools.partial(_prepare_child, spec.limits, os.getpid(), _prctl())
+    argv, cwd, pass_fds, launch = spec.argv, spec.cwd, (), None
     try:
-        return subprocess.Popen(
-            spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL,
+        if spec.sandbox is not None:
+            launch = sandboxing.Launch(spec.sandbox, spec.argv, spec.env, spec.cwd)
+            # bwrap itself starts in "/", which any user may enter; --chdir does the rest.
+            argv, cwd, pass_fds = launch.argv, "/", launch.pass_fds
+        proc = subprocess.Popen(
+            argv, env=spec.env, cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            close_fds=True, preexec_fn=prepare, user=spec.user, group=spec.group,
-            extra_groups=[] if spec.user is not None else None,
+            close_fds=True, pass_fds=pass_fds, preexec_fn=prepare, user=spec.user,
+            group=spec.group, extra_groups=[] if spec.user is not None else None,
         )
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        raise ExecutorError(f"cannot start {spec.argv[0]!r} in {spec.cwd!r}: {exc}") from exc
+        if launch is not None:
+            launch.close()
+        raise ExecutorError(f"cannot start {argv[0]!r} in {cwd!r}: {exc}") from exc
+    if launch is None:
+        return proc, proc.pid
+    try:
+        launch.started()
+        # None: bwrap failed before there was a sandbox; it exits and says why on stderr.
+        return proc, launch.init_pid() or proc.pid
+    finally:
+        launch.close()
 
 
 def run(spec: ShellSpec, hooks: ShellHooks, *, tick_interval: float = 0.25) -> Outcome:
@@ -208,10 +235,10 @@ def run(spec: ShellSpec, hooks: ShellHooks, *, tick_interval: float = 0.25) -> O
     outlives the command (run blocks, so any caller does): the parent-death signal follows the
     thread that forked the child.
     """
-    proc = _start(spec)
-    supervision = _Supervision(proc, spec, hooks, tick_interval)
+    proc, group = _start(spec)
+    supervision = _Supervision(proc, group, spec, hooks, tick_interval)
     try:
-        hooks.on_start(proc.pid)
+        hooks.on_start(group)
         return supervision.supervise()
     finally:
         supervision.close()
@@ -220,9 +247,13 @@ def run(spec: ShellSpec, hooks: ShellHooks, *, tick_interval: float = 0.25) -> O
 class _Supervision:
     """The event loop of one running command: pipes, ticks, deadlines and the kill sequence."""
 
-    def __init__(self, proc: subprocess.Popen, spec: ShellSpec, hooks: ShellHooks,
+    def __init__(self, proc: subprocess.Popen, group: int, spec: ShellSpec, hooks: ShellHooks,
                  tick_interval: float) -> None:
         self.proc, self.spec, self.hooks = proc, spec, hooks
+        # In a sandbox, SIGTERM goes to the group of the sandbox's init, which holds the
+        # command (init itself ignores it); SIGKILL also goes to bwrap outside, and killing
+        # init, which a signal from outside its namespace does, ends every process inside.
+        self.group = group
         self.tick_interval = tick_interval
         self.parser = ProgressParser()
         self.selector = selectors.DefaultSelector()
@@ -259,9 +290,13 @@ class _Supervision:
             self._tick(now)
             self._enforce_deadlines(now)
         code = self.proc.returncode
+        if self.spec.sandbox is not None:
+            exit_code, signal_number = sandboxing.decode_status(code)
+        else:
+            exit_code, signal_number = (code, None) if code >= 0 else (None, -code)
         return Outcome(
-            exit_code=code if code >= 0 else None, signal=-code if code < 0 else None,
-            timed_out=self.timed_out, cancelled=self.cancelled, pid=self.proc.pid,
+            exit_code=exit_code, signal=signal_number, timed_out=self.timed_out,
+            cancelled=self.cancelled, pid=self.group,
         )
 
     def _finished(self) -> bool:
@@ -330,10 +365,14 @@ class _Supervision:
         return True
 
     def _signal_group(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return  # the whole group is already gone
+        groups = {self.group}
+        if sig == signal.SIGKILL:
+            groups.add(self.proc.pid)
+        for group in groups:
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                continue  # the whole group is already gone
 
     def _forget_pidfd(self) -> None:
         if self.pidfd is not None:

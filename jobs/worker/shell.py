@@ -3,7 +3,8 @@ Django-free executor in :mod:`jobs.executors.shell`.
 
 A fresh working directory per run (removed afterwards unless ``KEEP_WORKDIRS``), a clean
 environment (nothing of the worker's own, plus ``runtime_env.env_vars`` and ``JOBPORTAL_*``
-facts), the configured resource limits and, optionally, another OS user.
+facts), the configured resource limits, the bubblewrap sandbox (:mod:`jobs.sandbox`; a command
+is refused when the sandbox cannot start) and, optionally, another OS user.
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ import shutil
 import signal
 from pathlib import Path
 
+from jobs import sandbox
 from jobs.executors import shell
 from jobs.logs import tail
 from jobs.models import Status
@@ -36,21 +38,28 @@ class ShellCommandRun:
         self.config = run.config
 
     def execute(self):
+        state = sandbox.status()
+        if state.mode == sandbox.UNAVAILABLE:
+            return {"status": Status.ERROR, "error_type": "SandboxUnavailable",
+                    "error_message": "Shell commands run only in a sandbox, and this worker "
+                                     f"cannot start one: {state.reason}. Operators: see "
+                                     "docs/commands.md#isolation."}
         workdir = self.workdir()
         cwd = (self.command.runtime_env or {}).get("working_dir") or str(workdir)
         spec = shell.ShellSpec(
             argv=[self.config["SHELL"], "-c", self.command.script],
             env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
-            limits=self.limits(), kill_grace=self.config["KILL_GRACE_SECONDS"],
+            kill_grace=self.config["KILL_GRACE_SECONDS"],
+            sandbox=sandbox.spec_for(self.command, workdir, cwd) if sandbox.enabled() else None,
         )
         try:
             uid, gid = self.run_as(workdir)
-            spec = dataclasses.replace(spec, user=uid, group=gid)
+            spec = dataclasses.replace(spec, user=uid, group=gid,
+                                       limits=self.limits(own_user=uid is not None))
             return self.outcome(shell.run(spec, self.run, tick_interval=0.1))
         except (KeyError, PermissionError) as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed",
-                    "error_message": f"Cannot run as user {self.config['RUN_AS_USER']!r}: "
-                                     f"{exc}"}
+                    "error_message": f"Cannot run as user {sandbox.run_as_name()!r}: {exc}"}
         except shell.ExecutorError as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed", "error_message": str(exc)}
         finally:
@@ -81,21 +90,27 @@ class ShellCommandRun:
         env[key] = value
         return env
 
-    def limits(self):
+    def limits(self, own_user):
+        """The configured limits. The process limit only with a user of the command's own: the
+        kernel counts every process of the uid, the worker's and its login session's too."""
         c = self.config
         return shell.ResourceLimits(
             cpu_seconds=c["LIMIT_CPU_SECONDS"] or None,
             memory_bytes=c["LIMIT_MEMORY_BYTES"] or None,
             file_size_bytes=c["LIMIT_FILE_SIZE_BYTES"] or None,
             open_files=c["LIMIT_OPEN_FILES"] or None,
+            processes=(c["LIMIT_PROCESSES"] or None) if own_user else None,
         )
 
     def run_as(self, workdir):
-        """(uid, gid) of the configured run-as user, owning the fresh working directory."""
-        name = self.config["RUN_AS_USER"]
+        """(uid, gid) of the run-as user (:func:`jobs.sandbox.run_as_name`), owning the fresh
+        working directory; (None, None) to stay the worker's own user."""
+        name = sandbox.run_as_name()
         if not name:
             return None, None
         entry = pwd.getpwnam(name)
+        if entry.pw_uid == os.geteuid():
+            return None, None
         for path in (workdir, workdir / "tmp"):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         return entry.pw_uid, entry.pw_gid

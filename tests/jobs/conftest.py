@@ -38,12 +38,13 @@ def wait_for(predicate, timeout=30.0, interval=0.05, message="condition"):
 
 
 @pytest.fixture
-def worker_env(tmp_path):
+def worker_env(tmp_path, work_root):
     """Environment for a worker process: the test database, a private data dir, fast beats."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "JOBPORTAL_DATA_DIR": str(tmp_path / "worker-data"),
+        "JOBPORTAL_WORK_ROOT": str(work_root),
         "JOBPORTAL_HEARTBEAT_SECONDS": "0.2",
         "JOBPORTAL_HEARTBEAT_TIMEOUT_SECONDS": "3",
         "JOBPORTAL_REAP_SECONDS": "0.5",

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import SYSTEM_ADMIN, Account, ApiToken, Membership, User
+from jobs import sandbox
 
 DEMO_TOKEN_NAME = "demo (make run)"  # noqa: S105 (a label, not a secret)
 
@@ -41,4 +42,17 @@ class Command(BaseCommand):
             f"  API docs:   {url}/api/docs/\n"
             f"  API token:  {raw}\n"
             f"  Try:        curl -H 'Authorization: Bearer {raw}' {url}/api/v1/me\n"
+            f"  Sandbox:    {sandbox_line()}\n"
         )
+
+
+def sandbox_line():
+    """How shell commands will run, in the banner's words."""
+    state = sandbox.status()
+    if state.mode == sandbox.BUBBLEWRAP:
+        return "bubblewrap (every shell command runs isolated)"
+    if state.mode == sandbox.OFF:
+        return "off (JOBPORTAL_SANDBOX=off: shell commands run unsandboxed, as the worker's user)"
+    return (f"unavailable, shell commands will be refused: {state.reason}\n"
+            "              (install bubblewrap, or set JOBPORTAL_SANDBOX=off to run them "
+            "unsandboxed)")

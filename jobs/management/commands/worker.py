@@ -1,5 +1,7 @@
 """worker: run commands from the chosen queues (see docs/scale-out.md)."""
 
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -9,8 +11,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from jobportal.procs import worker_preexec
+from jobs import sandbox
 from jobs.worker.loop import Worker
 from jobs.worker.run import new_worker_id
+
+logger = logging.getLogger("jobs.worker")
 
 
 class Command(BaseCommand):
@@ -30,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--worker-id", default=None)
 
     def handle(self, queues, concurrency, once, max_jobs, interval, worker_id, **options):
+        sandbox.log_status(logger, f"worker (pid {os.getpid()}) serving {queues}")
         if settings.TASK_ENGINE == "celery":
             from jobs.worker.celery_engine import run_celery_worker
 

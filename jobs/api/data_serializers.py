@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.authentication import membership_of
+from jobportal.fields import JSONField
 from jobportal.problems import Conflict
 from jobs import parameters, reads
 from jobs.models import Dataset, DatasetFormat, DataSource, SavedQuery
@@ -130,7 +131,7 @@ class SavedQuerySerializer(serializers.ModelSerializer):
     """A saved query; every edit bumps ``version`` (``SavedQuery.edit``)."""
 
     data_source = DataSourceRefField(required=False, allow_null=True)
-    parameters = serializers.JSONField(required=False, help_text=(
+    parameters = JSONField(required=False, help_text=(
         '[{"name": "day", "type": "string|integer|number|boolean|date", "default": ..., '
         '"required": true}]; used in the SQL as :day.'))
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)

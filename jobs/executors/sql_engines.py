@@ -179,6 +179,12 @@ class SqliteSession:
         self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         # Reading the header here reports "not a database" as a connection problem.
         self._conn.execute("PRAGMA schema_version").fetchall()
+        # The first use of a table-valued pragma function (pragma_table_info('t')) in a
+        # connection registers it, which the authorizer is asked as an UPDATE of
+        # sqlite_master and would deny as a schema change. Registered here, before the
+        # authorizer, they are plain reads; the pragma itself is still checked on every use.
+        for name in sorted(_SQLITE_READ_PRAGMAS):
+            self._conn.execute(f"SELECT * FROM pragma_{name} WHERE 0").fetchall()
         self._conn.set_authorizer(self._authorizer)
 
     def refusal(self, sql: str) -> str | None:

@@ -426,13 +426,15 @@ def test_a_missing_sqlite_file_is_a_connection_error_and_is_not_created(tmp_path
     assert not path.exists()
 
 
-def test_an_unreachable_postgresql_server_is_a_connection_error():
+def test_an_unreachable_postgresql_server_is_a_connection_error_that_says_nothing_of_it():
     spec = SqlSpec(engine="postgresql", target="postgresql://x@127.0.0.1:1/none", sql="SELECT 1")
 
     with pytest.raises(SqlError) as raised:
         run(spec, Recorder())
 
     assert raised.value.error_type == "ConnectionError"
+    assert raised.value.message == "could not connect to the PostgreSQL server"
+    assert "127.0.0.1" in raised.value.detail  # for the worker log only
 
 
 @pytest.fixture

@@ -297,8 +297,11 @@ JOBPORTAL = {
     # request once within RATE_FLUSH_REQUESTS of the limit (accounts.throttling).
     "RATE_FLUSH_REQUESTS": env_int("JOBPORTAL_RATE_FLUSH_REQUESTS", 20),
     "RATE_FLUSH_SECONDS": env_float("JOBPORTAL_RATE_FLUSH_SECONDS", 1),
-    # When set, SQLite/DuckDB data source files must lie inside one of these directories.
-    "DATA_SOURCE_DIRS": env_list("JOBPORTAL_DATA_SOURCE_DIRS"),
+    # SQLite/DuckDB data source files of an account must lie in <DATA_SOURCE_ROOT>/<slug>/
+    # (jobs.targets); the operator puts them there, on every worker machine.
+    "DATA_SOURCE_ROOT": Path(env("JOBPORTAL_DATA_SOURCE_ROOT", DATA_DIR / "data-sources")),
+    # When set, the only hosts PostgreSQL data sources may name; empty allows any.
+    "POSTGRES_HOSTS": env_list("JOBPORTAL_POSTGRES_HOSTS"),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

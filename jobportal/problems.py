@@ -9,7 +9,13 @@ the server: they go to the log.
 import logging
 from http import HTTPStatus
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -27,6 +33,19 @@ class Conflict(exceptions.APIException):
     status_code = 409
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """413: the request body is larger than the endpoint accepts."""
+
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "payload-too-large"
+
+    def __init__(self, limit, setting="DATA_UPLOAD_MAX_MEMORY_SIZE"):
+        super().__init__(f"The request body is larger than the limit of {limit} bytes "
+                         f"({limit / 1024**2:.3g} MiB, {setting}).")
+        self.limit = limit
 
 
 def public_path(request):
@@ -69,6 +88,21 @@ def _messages(value):
     return [str(value)]
 
 
+def _client_error(exc):
+    """The APIException for what Django refuses while reading a body, or None."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exc, TooManyFieldsSent):
+        return exceptions.ValidationError({"non_field_errors": [
+            f"More than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields "
+            "(DATA_UPLOAD_MAX_NUMBER_FIELDS)."]})
+    if isinstance(exc, TooManyFilesSent):
+        return exceptions.ValidationError({"non_field_errors": [
+            f"More than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files "
+            "(DATA_UPLOAD_MAX_NUMBER_FILES)."]})
+    return None
+
+
 def exception_handler(exc, context):
     """DRF exception handler producing problem details (and logging what was unexpected)."""
     request = context.get("request")
@@ -77,6 +111,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    else:
+        exc = _client_error(exc) or exc
     if not isinstance(exc, exceptions.APIException):
         view = context.get("view")
         logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
@@ -98,8 +134,9 @@ def exception_handler(exc, context):
     else:
         detail = exc.detail if isinstance(exc.detail, str) else "; ".join(_messages(exc.detail))
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else None
+        extra = {"max_bytes": exc.limit} if getattr(exc, "limit", None) else {}
         body = problem(exc.status_code, str(detail), instance=instance,
-                       code=code.replace("_", "-") if code else None)
+                       code=code.replace("_", "-") if code else None, **extra)
     return Response(body, status=exc.status_code, headers=headers,
                     content_type=PROBLEM_CONTENT_TYPE)
 

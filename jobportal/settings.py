@@ -196,10 +196,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsMember"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.AccountRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's parsers plus the refusals of hostile bodies (nesting, NUL, size): see parsers.py.
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "jobportal.parsers.JSONParser",
+        "jobportal.parsers.FormParser",
+        "jobportal.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -320,8 +321,11 @@ JOBPORTAL = {
     # request once within RATE_FLUSH_REQUESTS of the limit (accounts.throttling).
     "RATE_FLUSH_REQUESTS": env_int("JOBPORTAL_RATE_FLUSH_REQUESTS", 20),
     "RATE_FLUSH_SECONDS": env_float("JOBPORTAL_RATE_FLUSH_SECONDS", 1),
-    # When set, SQLite/DuckDB data source files must lie inside one of these directories.
-    "DATA_SOURCE_DIRS": env_list("JOBPORTAL_DATA_SOURCE_DIRS"),
+    # SQLite/DuckDB data source files of an account must lie in <DATA_SOURCE_ROOT>/<slug>/
+    # (jobs.targets); the operator puts them there, on every worker machine.
+    "DATA_SOURCE_ROOT": Path(env("JOBPORTAL_DATA_SOURCE_ROOT", DATA_DIR / "data-sources")),
+    # When set, the only hosts PostgreSQL data sources may name; empty allows any.
+    "POSTGRES_HOSTS": env_list("JOBPORTAL_POSTGRES_HOSTS"),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

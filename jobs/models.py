@@ -7,7 +7,6 @@ status change goes through :mod:`jobs.lifecycle`.
 """
 
 import secrets
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import Account
+from jobs import targets
 
 
 class Status(models.TextChoices):
@@ -256,50 +256,6 @@ class Engine(models.TextChoices):
     DUCKDB = "duckdb", "DuckDB file"
 
 
-def _portal_roots():
-    """Directories and files of the portal itself: no data source may point into them, or
-    a tenant could read the portal's database, secret key or other accounts' uploads."""
-    roots = [settings.DATA_DIR, settings.MEDIA_ROOT, settings.BASE_DIR,
-             settings.JOBPORTAL["WORK_ROOT"]]
-    own = settings.DATABASES["default"]
-    if own["ENGINE"].endswith("sqlite3"):
-        roots.append(own["NAME"])
-    return [Path(root).resolve() for root in roots]
-
-
-def file_target_problem(text):
-    """Why ``text`` may not be a data source file path, or None. Checked on save and again by
-    the worker, which resolves symlinks at run time."""
-    path = Path(text)
-    if not path.is_absolute():
-        return "Must be an absolute path on the worker machines."
-    resolved = path.resolve()
-    if any(resolved == root or resolved.is_relative_to(root) for root in _portal_roots()):
-        return "May not point into the portal's own code, data or media directories."
-    allowed = settings.JOBPORTAL.get("DATA_SOURCE_DIRS") or ()
-    if allowed and not any(resolved.is_relative_to(Path(d).resolve()) for d in allowed):
-        return "Must be inside one of the directories allowed for data source files."
-    return None
-
-
-def dsn_problem(dsn):
-    """Why ``dsn`` may not be a PostgreSQL data source, or None. The message never repeats
-    the DSN: it holds a password."""
-    from psycopg import ProgrammingError, conninfo
-
-    try:
-        given = conninfo.conninfo_to_dict(dsn)
-    except ProgrammingError:
-        return "Not a valid PostgreSQL connection string (key=value pairs or a postgresql:// URL)."
-    own = settings.DATABASES["default"]
-    if own["ENGINE"].endswith("postgresql"):
-        local = {"", "localhost", "127.0.0.1", "::1", own.get("HOST") or ""}
-        same_db = given.get("dbname", given.get("user")) == own["NAME"]
-        if same_db and (given.get("host") or "") in local:
-            return "May not point at the portal's own database."
-    return None
-
-
 class DataSourceQuerySet(models.QuerySet):
     """Data sources, and the account's built-in one."""
 
@@ -359,14 +315,16 @@ class DataSource(models.Model):
         return f"{self.name} ({self.engine})"
 
     def target_problem(self):
-        """Why this source's target may not be used, or None."""
+        """Why this source's target may not be used, or None (rules: :mod:`jobs.targets`)."""
         if self.is_default:
             return None
         if not self.target:
             return "Required."
         if self.engine == Engine.POSTGRESQL:
-            return dsn_problem(self.target)
-        return file_target_problem(self.target)
+            return targets.dsn_problem(self.target)
+        if self.account_id is None:
+            return "Needs its account first."
+        return targets.file_target_problem(self.target, self.account)
 
     def clean(self):
         if not self.is_default and self.name == self.DEFAULT_NAME:

@@ -19,6 +19,7 @@ from django.http import StreamingHttpResponse
 from rest_framework import exceptions, renderers
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from jobportal.pagination import MAX_BIGINT, check_cursor_length
 from jobportal.problems import Conflict
 from jobs.logs import read_log
 from jobs.models import CommandType, ResultChunk, Status
@@ -86,13 +87,14 @@ def encode_cursor(offset):
 
 def decode_cursor(cursor):
     """The row offset of a cursor from :func:`encode_cursor`; 400 for anything else."""
+    check_cursor_length(cursor)
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
         offset = int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         offset, kind = -1, ""
-    if kind != "row" or offset < 0:
+    if kind != "row" or not 0 <= offset <= MAX_BIGINT:
         raise exceptions.ValidationError({"cursor": "Not a cursor of this result."})
     return offset
 
@@ -108,6 +110,8 @@ def whole_param(params, name, default, minimum=0):
         raise exceptions.ValidationError({name: "A whole number."}) from exc
     if value < minimum:
         raise exceptions.ValidationError({name: f"At least {minimum}."})
+    if value > MAX_BIGINT:  # no database column holds more, and no result is that long
+        raise exceptions.ValidationError({name: f"At most {MAX_BIGINT}."})
     return value
 
 

@@ -4,6 +4,7 @@ serve's supervision: dead workers are replaced, the web server never goes down f
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -136,5 +137,33 @@ def test_the_access_log_leaves_out_query_strings(tmp_path):
         assert answer.status_code == 200
         poll(lambda: '"GET /api/v1/commands/ HTTP/1.1" 200' in site.log())
         assert site.token not in site.log()
+    finally:
+        assert stop(serve) == 0
+
+
+def raw_get(port, target, token):
+    """The status line and head of GET ``target``, sent as is (httpx refuses long URLs)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     f"Authorization: Bearer {token}\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def test_a_long_cursor_reaches_the_portal_and_only_an_overlong_url_gets_the_servers_400(
+        tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve("--no-worker")
+    try:
+        long_cursor = site.api("GET", "commands/", params={"cursor": "A" * 5000})
+        assert long_cursor.status_code == 400
+        assert long_cursor.headers["Content-Type"] == "application/problem+json"
+        assert list(long_cursor.json()["errors"]) == ["cursor"]
+        # Past about 64 KiB uvicorn answers before the portal (documented in docs/api.md).
+        overlong = raw_get(site.port, "/api/v1/commands/?cursor=" + "A" * 70_000, site.token)
+        assert overlong.startswith("HTTP/1.1 400 ")
+        assert "Invalid HTTP request received." in overlong
     finally:
         assert stop(serve) == 0

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from accounts import policy
 from accounts.authentication import membership_of
 from accounts.models import ApiToken, Group, Membership, Policy, Role, User
+from jobportal.fields import JSONField
 
 
 class AccountScopedSlugField(serializers.SlugRelatedField):
@@ -43,6 +44,10 @@ class NewTokenSerializer(TokenSerializer):
 
 
 class PolicySerializer(serializers.ModelSerializer):
+    # Checked like a request body (nesting, NUL characters), whichever way they are sent.
+    actions = JSONField()
+    conditions = JSONField(required=False)
+
     class Meta:
         model = Policy
         fields = ["resource", "actions", "access", "conditions"]

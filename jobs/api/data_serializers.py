@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.authentication import membership_of
+from jobportal.fields import JSONField
 from jobportal.problems import Conflict
 from jobs import parameters, reads
 from jobs.models import Dataset, DatasetFormat, DataSource, SavedQuery
@@ -58,8 +59,9 @@ class DataSourceSerializer(serializers.ModelSerializer):
 
     target = serializers.CharField(write_only=True, required=False, max_length=4000,
                                    trim_whitespace=True,
-                                   help_text="SQLite/DuckDB: absolute file path on the "
-                                   "workers; PostgreSQL: DSN. Never shown again.")
+                                   help_text="SQLite/DuckDB: absolute path of a file in "
+                                   "JOBPORTAL_DATA_SOURCE_ROOT/<account slug>/ on the workers; "
+                                   "PostgreSQL: DSN. Never shown again.")
     has_target = serializers.SerializerMethodField()
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
 
@@ -88,7 +90,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
         if "target" not in attrs and (self.instance is None or ("engine" in attrs
                                       and attrs["engine"] != self.instance.engine)):
             raise serializers.ValidationError({"target": f"Required for a {engine} source."})
-        probe = DataSource(engine=engine,
+        probe = DataSource(account=member_of(self).account, engine=engine,
                            target=attrs.get("target", getattr(self.instance, "target", "")))
         problem = probe.target_problem()
         if problem:
@@ -130,7 +132,7 @@ class SavedQuerySerializer(serializers.ModelSerializer):
     """A saved query; every edit bumps ``version`` (``SavedQuery.edit``)."""
 
     data_source = DataSourceRefField(required=False, allow_null=True)
-    parameters = serializers.JSONField(required=False, help_text=(
+    parameters = JSONField(required=False, help_text=(
         '[{"name": "day", "type": "string|integer|number|boolean|date", "default": ..., '
         '"required": true}]; used in the SQL as :day.'))
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)

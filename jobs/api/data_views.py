@@ -4,14 +4,16 @@ Thin views over :mod:`accounts.policy` (through ``AccountScopedViewSet``: other 
 objects answer 404), :mod:`jobs.datasets` and the command submission of :mod:`jobs.api.views`.
 """
 
+from django.conf import settings
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import audit
 from accounts.api.views import AccountScopedViewSet
+from jobportal import parsers
 from jobportal.pagination import CursorPagination
 from jobportal.problems import Conflict
 from jobs import datasets
@@ -80,6 +82,13 @@ class DatasetViewSet(DataScopedViewSet):
     model = Dataset
     policy_resource = "datasets"
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    # Room for the form fields and the multipart framing around the largest file.
+    UPLOAD_OVERHEAD_BYTES = 1024**2
+
+    def body_limit(self):
+        """The largest multipart body (jobportal.parsers): a file up to the dataset limit."""
+        limit = settings.JOBPORTAL["MAX_DATASET_BYTES"] + self.UPLOAD_OVERHEAD_BYTES
+        return limit, "JOBPORTAL_MAX_DATASET_BYTES + 1 MiB"
 
     def get_serializer_class(self):
         return DatasetUploadSerializer if self.action == "create" else DatasetSerializer

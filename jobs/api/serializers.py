@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jobportal.fields import JSONField, StrictCharField
 from jobs.models import Command, CommandType
 from jobs.reads import waiting_state
 
@@ -83,10 +84,10 @@ class CommandDetailSerializer(CommandSerializer):
 
 
 class RuntimeEnvSerializer(serializers.Serializer):
-    env_vars = serializers.DictField(child=serializers.CharField(allow_blank=True,
-                                                                max_length=32768),
+    env_vars = serializers.DictField(child=StrictCharField(allow_blank=True,
+                                                           max_length=32768),
                                      required=False)
-    working_dir = serializers.CharField(required=False, max_length=1000)
+    working_dir = StrictCharField(required=False, max_length=1000)
 
     def validate_env_vars(self, value):
         bad = [name for name in value if not ENV_NAME_RE.match(name)]
@@ -118,25 +119,25 @@ class SubmitSerializer(serializers.Serializer):
     """What a client may send to submit a command; the type decides what is required."""
 
     command_type = serializers.ChoiceField(choices=CommandType.choices)
-    script = serializers.CharField(required=False, allow_blank=False, max_length=1_000_000,
-                                   trim_whitespace=False)
-    query = serializers.CharField(required=False, allow_blank=False, max_length=1_000_000,
-                                  trim_whitespace=False)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    label = serializers.CharField(required=False, max_length=100)
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+    script = StrictCharField(required=False, allow_blank=False, max_length=1_000_000,
+                             trim_whitespace=False)
+    query = StrictCharField(required=False, allow_blank=False, max_length=1_000_000,
+                            trim_whitespace=False)
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    label = StrictCharField(required=False, max_length=100)
+    tags = serializers.ListField(child=StrictCharField(max_length=100), required=False,
                                  max_length=50)
     timeout = serializers.IntegerField(required=False, min_value=1)
     runtime_env = RuntimeEnvSerializer(required=False)
-    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True,
-                                                                 max_length=10000),
+    metadata = serializers.DictField(child=StrictCharField(allow_blank=True,
+                                                           max_length=10000),
                                      required=False)
-    macros = serializers.JSONField(required=False)
-    submission_id = serializers.CharField(required=False, max_length=128)
+    macros = JSONField(required=False)
+    submission_id = StrictCharField(required=False, max_length=128)
     data_source = DataSourceRef(required=False, help_text=(
         "SQL: a data source of your account (id or name); default: the built-in DuckDB "
         "source over your datasets, or the saved query's source."))
-    parameters = serializers.JSONField(required=False, help_text=(
+    parameters = JSONField(required=False, help_text=(
         "SQL: values for the :name placeholders, bound as values, never pasted into the SQL."))
     saved_query = serializers.IntegerField(required=False, min_value=1, help_text=(
         "SQL: run this saved query (its SQL, data source and parameter schema)."))

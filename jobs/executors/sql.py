@@ -83,12 +83,15 @@ class SqlOutcome:
 
 
 class SqlError(Exception):
-    """A run failed; `error_type` is one of ERROR_TYPES, `message` is for the user."""
+    """A run failed; `error_type` is one of ERROR_TYPES, `message` is for the user. `detail`
+    is the driver's own message where it may say more than the user should see (host, port,
+    "Connection refused": enough to scan a network through the portal), for the operator."""
 
-    def __init__(self, error_type: str, message: str) -> None:
+    def __init__(self, error_type: str, message: str, detail: str | None = None) -> None:
         super().__init__(error_type, message)
         self.error_type = error_type
         self.message = message
+        self.detail = detail
 
     def __str__(self) -> str:
         return f"{self.error_type}: {self.message}"
@@ -394,9 +397,11 @@ class _Runner:
         except self.session.errors as exc:
             self.watcher.raise_if_stopped()
             error_type, message = self.session.classify(exc)
+            message = message or type(exc).__name__
             if opening and error_type != "Timeout":
-                error_type = "ConnectionError"
-            raise SqlError(error_type, message or type(exc).__name__) from exc
+                raise SqlError("ConnectionError", self.session.open_failure(exc),
+                               detail=message) from exc
+            raise SqlError(error_type, message) from exc
 
     def open(self) -> None:
         with self.translated(opening=True):

@@ -50,6 +50,10 @@ class EngineSession(Protocol):
 
     def classify(self, exc: BaseException) -> tuple[str, str]: ...
 
+    def open_failure(self, exc: BaseException) -> str:
+        """What the user is told when `open` raised `exc`: nothing about the network."""
+        ...
+
     def interrupt(self) -> None: ...
 
     def close(self) -> None: ...
@@ -179,6 +183,12 @@ class SqliteSession:
         self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         # Reading the header here reports "not a database" as a connection problem.
         self._conn.execute("PRAGMA schema_version").fetchall()
+        # The first use of a table-valued pragma function (pragma_table_info('t')) in a
+        # connection registers it, which the authorizer is asked as an UPDATE of
+        # sqlite_master and would deny as a schema change. Registered here, before the
+        # authorizer, they are plain reads; the pragma itself is still checked on every use.
+        for name in sorted(_SQLITE_READ_PRAGMAS):
+            self._conn.execute(f"SELECT * FROM pragma_{name} WHERE 0").fetchall()
         self._conn.set_authorizer(self._authorizer)
 
     def refusal(self, sql: str) -> str | None:
@@ -195,6 +205,11 @@ class SqliteSession:
 
     def after_statement(self) -> str | None:
         return None
+
+    def open_failure(self, exc: BaseException) -> str:
+        # SQLite's own words ("unable to open database file", "file is not a database") name
+        # neither the path nor anything beyond the account's directory.
+        return str(exc)
 
     def classify(self, exc: BaseException) -> tuple[str, str]:
         if self._authorizer.denied:
@@ -245,6 +260,10 @@ def _pg_type_name(conn: psycopg.Connection, oid: int) -> str:
     return f"{info.name}[]" if oid == info.array_oid else info.name
 
 
+class RefusedRole(psycopg.OperationalError):
+    """The data source's credentials are too powerful to be kept read-only."""
+
+
 class PostgresSession:
     """A PostgreSQL connection with the data source's own credentials, in one READ ONLY
     transaction that is never committed."""
@@ -285,7 +304,7 @@ class PostgresSession:
             " FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
         if powerful is None or powerful[0]:
-            raise psycopg.OperationalError(
+            raise RefusedRole(
                 "The data source connects as a superuser or a role that may read server files "
                 "or run programs; give it a role that may only read its data."
             )
@@ -316,6 +335,13 @@ class PostgresSession:
             # read-write one.
             return "transaction control statements (COMMIT, ROLLBACK, ...) are not allowed"
         return None
+
+    def open_failure(self, exc: BaseException) -> str:
+        if isinstance(exc, RefusedRole):
+            return str(exc)
+        # libpq's messages name the host, address and port and tell "refused" from "timed
+        # out": an oracle for scanning the workers' network.
+        return "could not connect to the PostgreSQL server"
 
     def classify(self, exc: BaseException) -> tuple[str, str]:
         message = str(exc).strip()
@@ -451,6 +477,10 @@ class DuckdbSession:
 
     def after_statement(self) -> str | None:
         return None
+
+    def open_failure(self, exc: BaseException) -> str:
+        # DuckDB's messages repeat the file path (the target) and the datasets' paths.
+        return "could not open the DuckDB database or its tables"
 
     def classify(self, exc: BaseException) -> tuple[str, str]:
         if isinstance(exc, duckdb.PermissionException):

@@ -78,7 +78,13 @@ class SqlCommandRun:
     def failed(self, exc):
         """The outcome of a failed run; its partial result is dropped, never served."""
         ResultChunk.objects.filter(command_id=self.command.pk).delete()
-        self.log(f"{exc.error_type}: {exc.message}")
+        message = exc.message
+        if exc.detail is not None:
+            # The driver's words may name hosts and ports: the operator's log, not the user's.
+            logger.warning("command %s: the data source could not be opened: %s",
+                           self.command.pk, exc.detail)
+            message = f"{message} (the worker log has the details, under command {self.command.pk})"
+        self.log(f"{exc.error_type}: {message}")
         if exc.error_type == "Cancelled":
             if self.stop_reason == "abort":
                 return {"status": Status.ERROR, "error_type": "WorkerStopped",
@@ -87,8 +93,7 @@ class SqlCommandRun:
         if exc.error_type == "Timeout":
             return {"status": Status.ERROR, "error_type": "Timeout",
                     "error_message": f"Interrupted after its timeout of {self.command.timeout} s."}
-        return {"status": Status.ERROR, "error_type": exc.error_type,
-                "error_message": exc.message}
+        return {"status": Status.ERROR, "error_type": exc.error_type, "error_message": message}
 
     # -- the spec ---------------------------------------------------------------------------
 

@@ -388,6 +388,9 @@ def test_postgresql_transaction_control_cannot_leave_read_only_mode(pg_source, s
         "PRAGMA user_version = 7",
         "CREATE TEMP TABLE scratch (x)",
         "SELECT load_extension('whatever')",
+        "PRAGMA journal_mode = WAL",
+        "SELECT * FROM pragma_journal_mode",  # not a read pragma, as a function either
+        "PRAGMA writable_schema = ON",
     ],
 )
 def test_sqlite_refuses_attach_pragma_writes_temp_tables_and_extensions(sqlite_source, statement):
@@ -402,6 +405,17 @@ def test_sqlite_read_pragmas_are_allowed(sqlite_source):
     assert [row[1] for row in hooks.rows] == ["id", "name"]
 
 
+@pytest.mark.parametrize("query", [
+    "SELECT name FROM pragma_table_info('t') ORDER BY cid",
+    "SELECT c.name FROM pragma_table_list AS l, pragma_table_info(l.name) AS c "
+    "WHERE l.name = 't' ORDER BY c.cid",
+])
+def test_sqlite_table_valued_pragma_functions_read_like_their_pragmas(sqlite_source, query):
+    _, hooks = run_sql(sqlite_source, query)
+
+    assert hooks.rows == [["id"], ["name"]]
+
+
 def test_a_missing_sqlite_file_is_a_connection_error_and_is_not_created(tmp_path):
     path = tmp_path / "missing.sqlite3"
 
@@ -412,13 +426,15 @@ def test_a_missing_sqlite_file_is_a_connection_error_and_is_not_created(tmp_path
     assert not path.exists()
 
 
-def test_an_unreachable_postgresql_server_is_a_connection_error():
+def test_an_unreachable_postgresql_server_is_a_connection_error_that_says_nothing_of_it():
     spec = SqlSpec(engine="postgresql", target="postgresql://x@127.0.0.1:1/none", sql="SELECT 1")
 
     with pytest.raises(SqlError) as raised:
         run(spec, Recorder())
 
     assert raised.value.error_type == "ConnectionError"
+    assert raised.value.message == "could not connect to the PostgreSQL server"
+    assert "127.0.0.1" in raised.value.detail  # for the worker log only
 
 
 @pytest.fixture

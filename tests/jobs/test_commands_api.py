@@ -78,6 +78,16 @@ BAD_SUBMITS = [
     ({"command_type": "shell", "script": "true",
       "runtime_env": {"working_dir": "/etc"}}, "runtime_env"),
     ({"command_type": "shell", "script": "true", "macros": "nope"}, "macros"),
+    # Strings must be strings: DRF would store 123 as "123".
+    ({"command_type": "shell", "script": 123}, "script"),
+    ({"command_type": "sql", "query": 1}, "query"),
+    ({"command_type": "shell", "script": "true", "name": 7}, "name"),
+    ({"command_type": "shell", "script": "true", "label": 1.5}, "label"),
+    ({"command_type": "shell", "script": "true", "tags": [1]}, "tags"),
+    ({"command_type": "shell", "script": "true", "submission_id": 42}, "submission_id"),
+    ({"command_type": "shell", "script": "true", "metadata": {"n": 1}}, "metadata"),
+    ({"command_type": "shell", "script": "true",
+      "runtime_env": {"env_vars": {"N": 1}}}, "runtime_env"),
 ]
 
 

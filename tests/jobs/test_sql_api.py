@@ -9,6 +9,7 @@ from django.conf import settings as django_settings
 from jobs.models import Command, DataSource, SavedQuery
 from tests.jobs.test_sql_support import (
     submit_sql,
+    use_data_source_root,
     use_media_root,
 )
 
@@ -19,9 +20,16 @@ def media(settings, tmp_path):
     return tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def data_sources(settings, tmp_path):
+    """The data source root; acme's files go in acme/, globex's in globex/."""
+    use_data_source_root(settings, tmp_path)
+    return tmp_path / "data-sources"
+
+
 @pytest.fixture
-def sqlite_path(tmp_path):
-    path = tmp_path / "data.sqlite3"
+def sqlite_path(data_sources):
+    path = data_sources / "acme" / "data.sqlite3"
     path.touch()
     return str(path)
 
@@ -128,9 +136,9 @@ SOURCE_ACCESS = {  # list, detail, create, update, delete on acme's source
 
 
 @pytest.mark.parametrize("who", list(SOURCE_ACCESS))
-def test_data_source_access(actors, source, tmp_path, who):
+def test_data_source_access(actors, source, data_sources, who):
     client, url = actors[who].client, f"/api/v1/data-sources/{source.pk}/"
-    other = tmp_path / f"{who}.sqlite3"
+    other = data_sources / actors[who].account.slug / f"{who}.sqlite3"
     listed = client.get("/api/v1/data-sources/")
     statuses = (
         listed.status_code, client.get(url).status_code,
@@ -144,11 +152,13 @@ def test_data_source_access(actors, source, tmp_path, who):
     assert ("warehouse" in names) == (who != "outsider")
 
 
-def test_listing_data_sources_takes_a_fixed_number_of_queries(admin, tmp_path, warm_process,
+def test_listing_data_sources_takes_a_fixed_number_of_queries(admin, data_sources,
+                                                               warm_process,
                                                                django_assert_num_queries):
     for n in range(12):
         DataSource.objects.create(account=admin.account, name=f"s{n}", engine="sqlite",
-                                  target=str(tmp_path / f"{n}.db"), created_by=admin.user)
+                                  target=str(data_sources / "acme" / f"{n}.db"),
+                                  created_by=admin.user)
     warm_process(admin)
     admin.client.get("/api/v1/data-sources/")
     with django_assert_num_queries(2):  # the built-in source, the page
@@ -178,9 +188,10 @@ def test_a_source_is_named_by_id_or_by_name(member, source):
 
 
 @pytest.mark.parametrize("ref", ["by_id", "by_name", "unknown"])
-def test_a_source_of_another_account_is_a_400(member, outsider, tmp_path, ref):
+def test_a_source_of_another_account_is_a_400(member, outsider, data_sources, ref):
     theirs = DataSource.objects.create(account=outsider.account, name="theirs",
-                                       engine="sqlite", target=str(tmp_path / "t.db"))
+                                       engine="sqlite",
+                                       target=str(data_sources / "globex" / "t.db"))
     value = {"by_id": theirs.pk, "by_name": "theirs", "unknown": "nothing_here"}[ref]
     response = submit_sql(member, "SELECT 1", data_source=value)
     assert response.status_code == 400

@@ -22,6 +22,7 @@ from tests.jobs.test_sql_support import (
     submit_sql,
     submitted,
     upload,
+    use_data_source_root,
     use_media_root,
 )
 
@@ -30,12 +31,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def worker_media(settings, tmp_path):
-    return use_media_root(settings, tmp_path)
+    """The worker's environment for this test's uploads and data source files."""
+    return {**use_media_root(settings, tmp_path), **use_data_source_root(settings, tmp_path)}
 
 
 @pytest.fixture
-def sqlite_source(admin, tmp_path):
-    path = sqlite_file(tmp_path / "people.sqlite3")
+def sqlite_source(admin, tmp_path, worker_media):
+    path = sqlite_file(tmp_path / "data-sources" / "acme" / "people.sqlite3")
     response = admin.client.post("/api/v1/data-sources/", {
         "name": "people_db", "engine": "sqlite", "target": path}, format="json")
     assert response.status_code == 201, response.json()
@@ -222,7 +224,7 @@ def test_postgresql_server_files_stay_out_of_reach(member, pg_source, start_work
 
 def test_an_unreachable_source_is_a_connection_error_that_does_not_reveal_its_target(
         admin, member, tmp_path, start_worker, worker_media):
-    missing = str(tmp_path / "gone" / "nothing.sqlite3")
+    missing = str(tmp_path / "data-sources" / "acme" / "gone" / "nothing.sqlite3")
     admin.client.post("/api/v1/data-sources/", {"name": "gone", "engine": "sqlite",
                                                 "target": missing}, format="json")
     admin.client.post("/api/v1/data-sources/", {
@@ -230,13 +232,19 @@ def test_an_unreachable_source_is_a_connection_error_that_does_not_reveal_its_ta
         "target": "postgresql://nobody:hunter2secret@127.0.0.1:1/x"}, format="json")
     ids = [submitted(submit_sql(member, "SELECT 1", data_source=name))
            for name in ("gone", "badpg")]
-    run_queued(start_worker, worker_media)
+    worker = start_worker("--once", env=worker_media)
+    assert worker.wait(timeout=120) == 0
 
     for pk in ids:
         command = finished(pk)
         assert (command.status, command.error_type) == (Status.ERROR, "ConnectionError")
         assert "hunter2secret" not in command.error_message
         assert missing not in command.error_message
+        assert "127.0.0.1" not in command.error_message
+    # The network details are for the operator: in the worker's log, under the command id.
+    worker_log = Path(worker.log_path).read_text()
+    assert f'command {ids[1]}: the data source could not be opened: ' in worker_log
+    assert '"127.0.0.1", port 1 failed' in worker_log
 
 
 LONG = {

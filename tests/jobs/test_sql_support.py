@@ -1,8 +1,9 @@
 """Helpers shared by the test_sql_* modules (no tests here).
 
 Plain functions rather than fixtures, so each module states the fixtures it uses. Data source
-files live in the test's tmp_path; uploads go to a media root there too, which worker
-processes are pointed at with DJANGO_MEDIA_ROOT.
+files live in the test's tmp_path, under data-sources/<account slug>/ (JOBPORTAL_DATA_SOURCE_ROOT
+for worker processes); uploads go to a media root there too, which worker processes are
+pointed at with DJANGO_MEDIA_ROOT.
 """
 
 import contextlib
@@ -32,6 +33,16 @@ def use_media_root(settings, tmp_path):
     media.mkdir(exist_ok=True)
     settings.MEDIA_ROOT = str(media)
     return {"DJANGO_MEDIA_ROOT": str(media)}
+
+
+def use_data_source_root(settings, tmp_path):
+    """File data sources of this test live under tmp_path/data-sources/<account slug>/, made
+    for acme and globex (the fixtures' accounts); returns the env that tells workers so."""
+    root = tmp_path / "data-sources"
+    for slug in ("acme", "globex"):
+        (root / slug).mkdir(parents=True, exist_ok=True)
+    settings.JOBPORTAL = {**settings.JOBPORTAL, "DATA_SOURCE_ROOT": root}
+    return {"JOBPORTAL_DATA_SOURCE_ROOT": str(root)}
 
 
 def submit_sql(actor, query=None, **body):

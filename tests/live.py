@@ -1,10 +1,13 @@
 """Helpers for tests that run the portal for real: its own data dir, real processes, HTTP."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import httpx
@@ -39,9 +42,15 @@ class Site:
 
     def __init__(self, tmp_path, **env):
         self.dir = Path(tmp_path)
+        # Work directories where the sandbox's user can reach them (tmp_path lies in a
+        # directory only root may enter); removed with this object.
+        work_root = Path(tempfile.mkdtemp(prefix="jobportal-work-"))
+        work_root.chmod(0o711)
+        weakref.finalize(self, shutil.rmtree, work_root, True)
         self.env = {**os.environ, "JOBPORTAL_DATA_DIR": str(tmp_path),
                     "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
-                    "DJANGO_STATIC_ROOT": str(tmp_path / "static"), **env}
+                    "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+                    "JOBPORTAL_WORK_ROOT": str(work_root), **env}
         self.env.pop("PYTEST_XDIST_WORKER", None)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -6,12 +6,10 @@ or holds a position the ordering column cannot hold (text for an id, a NUL, a nu
 from django.db import models
 from rest_framework import exceptions, pagination
 
+from jobportal.limits import MAX_BIGINT, MAX_CURSOR_CHARS
 from jobportal.problems import public_url
 
-# Our cursors are a few dozen characters; one positioned on the longest name is under 1000.
 # URLs as a whole are limited by the web server (docs/api.md).
-MAX_CURSOR_CHARS = 1024
-MAX_BIGINT = 2**63 - 1
 
 
 def refuse_cursor(message="Not a cursor of this list."):

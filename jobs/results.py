@@ -4,8 +4,9 @@ A SQL result is stored as :class:`~jobs.models.ResultChunk` rows. A page reads o
 that overlap it, in one indexed query, so row 150,000 costs what row 0 costs. Ranges are
 zero-based with an INCLUSIVE end, as Supermetrics defines ``offset_start`` / ``offset_end``.
 Downloads (CSV, JSON, NDJSON) are generators that read a few chunks at a time, never the whole
-result. A shell command's result is its stdout (Qubole's convention), read through
-:mod:`jobs.logs`.
+result. Nothing here speaks HTTP: parameters, links, renderers and responses live in
+:mod:`jobs.api.results`; the errors are :class:`NoResult` and :class:`BadCursor`. A shell
+command's result is its stdout (Qubole's convention), read through :mod:`jobs.logs`.
 """
 
 import base64
@@ -15,12 +16,8 @@ import io
 import json
 
 from django.db.models import Subquery
-from django.http import StreamingHttpResponse
-from rest_framework import exceptions, renderers
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from jobportal.pagination import MAX_BIGINT, check_cursor_length
-from jobportal.problems import Conflict
+from jobportal.limits import MAX_BIGINT, MAX_CURSOR_CHARS
 from jobs.logs import read_log
 from jobs.models import CommandType, ResultChunk, Status
 
@@ -31,12 +28,20 @@ ROWS_PER_WRITE = 500  # downloads: rows encoded per piece handed to the server
 TEXT_PIECE_BYTES = 256 * 1024
 
 
+class NoResult(Exception):
+    """The command has no result (yet): it has not finished, or it did not succeed."""
+
+
+class BadCursor(ValueError):
+    """Not a cursor of this result."""
+
+
 def require_done(command):
-    """409 unless the command finished successfully: a running command has no result yet, and a
-    failed or cancelled one never has one (its partial rows are dropped)."""
+    """Raise :class:`NoResult` unless the command finished successfully: a running command has
+    no result yet, and a failed or cancelled one never has one (its partial rows are dropped)."""
     if command.status != Status.DONE:
         state = "has not finished" if not command.is_terminal else "did not succeed"
-        raise Conflict(f"Command {command.pk} is {command.status}: it {state}, so it has no "
+        raise NoResult(f"Command {command.pk} is {command.status}: it {state}, so it has no "
                        "result. Results are available once its status is done.")
 
 
@@ -86,8 +91,9 @@ def encode_cursor(offset):
 
 
 def decode_cursor(cursor):
-    """The row offset of a cursor from :func:`encode_cursor`; 400 for anything else."""
-    check_cursor_length(cursor)
+    """The row offset of a cursor from :func:`encode_cursor`; :class:`BadCursor` otherwise."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise BadCursor(f"Longer than {MAX_CURSOR_CHARS} characters: not a cursor of this API.")
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
@@ -95,56 +101,17 @@ def decode_cursor(cursor):
     except (binascii.Error, UnicodeDecodeError, ValueError):
         offset, kind = -1, ""
     if kind != "row" or not 0 <= offset <= MAX_BIGINT:
-        raise exceptions.ValidationError({"cursor": "Not a cursor of this result."})
+        raise BadCursor("Not a cursor of this result.")
     return offset
 
 
-def whole_param(params, name, default, minimum=0):
-    """Query parameter ``name`` as a whole number ≥ ``minimum`` (400 naming it otherwise)."""
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise exceptions.ValidationError({name: "A whole number."}) from exc
-    if value < minimum:
-        raise exceptions.ValidationError({name: f"At least {minimum}."})
-    if value > MAX_BIGINT:  # no database column holds more, and no result is that long
-        raise exceptions.ValidationError({name: f"At most {MAX_BIGINT}."})
-    return value
-
-
-def requested_range(params):
-    """``(first, last)`` rows asked for: ``offset_start``/``offset_end`` (end inclusive; the
-    end defaults to ``page_size`` rows) or ``cursor``/``page_size``; at most MAX_PAGE_ROWS."""
-    size = whole_param(params, "page_size", DEFAULT_PAGE_ROWS)
-    if size < 1:
-        raise exceptions.ValidationError({"page_size": "At least 1."})
-    if params.get("cursor"):
-        first = decode_cursor(params["cursor"])
-        last = first + size - 1
-    else:
-        first = whole_param(params, "offset_start", 0)
-        last = whole_param(params, "offset_end", first + size - 1)
-        if last < first:
-            raise exceptions.ValidationError(
-                {"offset_end": "Must not be less than offset_start (the end is inclusive)."})
-    return first, min(last, first + MAX_PAGE_ROWS - 1)
-
-
-def sql_page(command, first, last, url=None):
-    """The page body of rows ``first`` .. ``last`` of a finished SQL command; ``next`` is the
-    cursor link to the following page of the same size, made from the request's ``url``."""
+def sql_page(command, first, last):
+    """The page of rows ``first`` .. ``last`` of a finished SQL command, with the cursor and
+    offset of the following page of the same size (surfaces add their own links)."""
     total = command.result_row_count or 0
     rows = read_rows(command.pk, first, min(last, total - 1)) if first < total else []
     end = first + len(rows) - 1 if rows else None
     more = end is not None and end + 1 < total
-    next_url = None
-    if more and url:
-        next_url = remove_query_param(remove_query_param(url, "offset_start"), "offset_end")
-        next_url = replace_query_param(next_url, "cursor", encode_cursor(end + 1))
-        next_url = replace_query_param(next_url, "page_size", last - first + 1)
     return {
         "command_type": command.command_type,
         "columns": command.result_columns or [],
@@ -155,7 +122,6 @@ def sql_page(command, first, last, url=None):
         "offset_end": end,
         "next_offset": end + 1 if more else None,
         "next_cursor": encode_cursor(end + 1) if more else None,
-        "next": next_url,
     }
 
 
@@ -172,34 +138,6 @@ def shell_page(command, offset, limit):
 
 
 # -- downloads -------------------------------------------------------------------------------
-
-
-class _DownloadRenderer(renderers.BaseRenderer):
-    """Lets DRF negotiate ``?format=`` / ``Accept`` for downloads. Successful downloads are
-    streamed responses that skip renderers; only problem bodies are rendered here, as JSON."""
-
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return json.dumps(data).encode()
-
-
-class CsvRenderer(_DownloadRenderer):
-    media_type = "text/csv"
-    format = "csv"
-
-
-class JsonDownloadRenderer(_DownloadRenderer):
-    media_type = "application/json"
-    format = "json"
-
-
-class NdjsonRenderer(_DownloadRenderer):
-    media_type = "application/x-ndjson"
-    format = "ndjson"
-
-
-DOWNLOAD_RENDERERS = [CsvRenderer, JsonDownloadRenderer, NdjsonRenderer]
 
 
 def _csv_cell(value):
@@ -276,24 +214,12 @@ def stdout_pieces(command):
         offset = page.next_offset
 
 
-DOWNLOADS = {
-    "csv": (csv_pieces, "text/csv; charset=utf-8"),
-    "json": (json_pieces, "application/json"),
-    "ndjson": (ndjson_pieces, "application/x-ndjson"),
-}
+DOWNLOADS = {"csv": csv_pieces, "json": json_pieces, "ndjson": ndjson_pieces}
 
 
-def download_response(command, file_format):
-    """A streamed download of the whole result (a shell command's stdout as text)."""
+def download_pieces(command, file_format):
+    """The whole result as pieces of text in ``file_format`` (csv, json, ndjson); a shell
+    command's result is its stdout, whatever the format."""
     if command.command_type == CommandType.SHELL:
-        pieces, content_type, suffix = stdout_pieces(command), "text/plain; charset=utf-8", "txt"
-    else:
-        make, content_type = DOWNLOADS[file_format]
-        pieces, suffix = make(command), file_format
-    response = StreamingHttpResponse(pieces, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="command-{command.pk}.{suffix}"'
-    if command.command_type == CommandType.SQL:
-        # Known before the first byte, so a client can tell a cut result from a cut download.
-        response["X-Row-Count"] = str(command.result_row_count or 0)
-        response["X-Result-Truncated"] = "true" if command.result_truncated else "false"
-    return response
+        return stdout_pieces(command)
+    return DOWNLOADS[file_format](command)

@@ -13,8 +13,8 @@ from accounts.authentication import membership_of
 from accounts.permissions import PolicyPermission
 from jobportal.pagination import CursorPagination
 from jobportal.problems import Conflict, public_url
-from jobs import lifecycle, reads, submission
-from jobs import results as stored_results
+from jobs import lifecycle, reads, results, submission
+from jobs.api import results as api_results
 from jobs.api.data_serializers import ResultPageSerializer
 from jobs.api.events import EventStreamRenderer, event_stream
 from jobs.api.filters import CommandFilter
@@ -151,8 +151,8 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             OpenApiParameter("offset_start", int, description="SQL: first row, zero-based."),
             OpenApiParameter("offset_end", int, description=(
                 "SQL: last row, INCLUSIVE (default offset_start + "
-                f"{stored_results.DEFAULT_PAGE_ROWS - 1}; "
-                f"at most {stored_results.MAX_PAGE_ROWS} rows).")),
+                f"{api_results.DEFAULT_PAGE_ROWS - 1}; "
+                f"at most {api_results.MAX_PAGE_ROWS} rows).")),
             OpenApiParameter("cursor", str, description="SQL: next_cursor of the last page."),
             OpenApiParameter("page_size", int, description="SQL: rows per cursor page."),
             OpenApiParameter("offset", int, description="Shell: byte offset in stdout."),
@@ -165,13 +165,12 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """A page of the result of a finished command (409 until it is done): rows by range
         (``offset_start``..``offset_end``, end inclusive) or cursor for SQL; stdout for shell."""
         command = self.get_object()
-        stored_results.require_done(command)
+        api_results.require_done(command)
         if command.command_type == CommandType.SHELL:
             offset, limit = _log_window(request)
-            return Response(stored_results.shell_page(command, offset, limit))
-        first, last = stored_results.requested_range(request.query_params)
-        return Response(stored_results.sql_page(command, first, last,
-                                                url=public_url(request)))
+            return Response(results.shell_page(command, offset, limit))
+        first, last = api_results.requested_range(request.query_params)
+        return Response(api_results.sql_page(command, first, last, public_url(request)))
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "json", "ndjson"],
@@ -181,13 +180,13 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                    (200, "application/x-ndjson"): OpenApiTypes.STR},
     )
     @action(detail=True, methods=["get"], url_path="results/download",
-            renderer_classes=stored_results.DOWNLOAD_RENDERERS)
+            renderer_classes=api_results.DOWNLOAD_RENDERERS)
     def download(self, request, pk=None):
         """The whole result, streamed: CSV, JSON or NDJSON (a shell command's stdout as text).
         409 until the command is done."""
         command = self.get_object()
-        stored_results.require_done(command)
-        return stored_results.download_response(command, request.accepted_renderer.format)
+        api_results.require_done(command)
+        return api_results.download_response(command, request.accepted_renderer.format)
 
 
 def submit_request(request, payload, audit_action, **audit_detail):
@@ -221,6 +220,6 @@ def submission_errors():
 
 def _log_window(request):
     """``(offset, limit)`` of a log read from the query string."""
-    offset = stored_results.whole_param(request.query_params, "offset", 0)
-    limit = stored_results.whole_param(request.query_params, "limit", 65536, minimum=1)
+    offset = api_results.whole_param(request.query_params, "offset", 0)
+    limit = api_results.whole_param(request.query_params, "limit", 65536, minimum=1)
     return offset, min(limit, MAX_LOG_PAGE)

@@ -82,12 +82,13 @@ def _fast_password_hashing(settings):
 def _fresh_process_caches():
     """Each test starts with empty per-process caches: ids of rolled-back rows come back."""
     from accounts import access, throttling
+    from jobs.api.events import shared_status
 
-    access.forget()
-    throttling.forget_counts()
+    for forget in (access.forget, throttling.forget_counts, shared_status.clear):
+        forget()
     yield
-    access.forget()
-    throttling.forget_counts()
+    for forget in (access.forget, throttling.forget_counts, shared_status.clear):
+        forget()
 
 
 @pytest.fixture

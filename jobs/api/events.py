@@ -87,6 +87,34 @@ class Slot:
 open_streams = OpenStreams()
 
 
+class SharedStatus:
+    """Streams of one command in this process share its status reads: a row read less than
+    ``max_age`` seconds ago serves every stream that polls meanwhile, so 200 streams of a
+    command cost a few reads a second, not 400. (No lock: two streams racing past an old
+    entry both read, which is harmless.)"""
+
+    def __init__(self, max_age=POLL_SECONDS / 2):
+        self.max_age = max_age
+        self._rows = {}  # command id -> (monotonic time of the read, row)
+
+    async def row(self, command_id):
+        now = time.monotonic()
+        hit = self._rows.get(command_id)
+        if hit is not None and now - hit[0] < self.max_age:
+            return hit[1]
+        row = await Command.objects.filter(pk=command_id).values(*STATUS_FIELDS).afirst()
+        if len(self._rows) > 10_000:  # commands nobody follows any more
+            self._rows = {pk: v for pk, v in self._rows.items() if now - v[0] < 60}
+        self._rows[command_id] = (time.monotonic(), row)
+        return row
+
+    def clear(self):
+        self._rows = {}
+
+
+shared_status = SharedStatus()
+
+
 def _event(name, data, event_id=None):
     lines = [f"event: {name}"]
     if event_id is not None:
@@ -133,8 +161,7 @@ class EventStream:
         last_status = None
         deadline = time.monotonic() + MAX_STREAM_SECONDS
         while True:
-            row = await Command.objects.filter(pk=self.command_id).values(
-                *STATUS_FIELDS).afirst()
+            row = await shared_status.row(self.command_id)
             self.polls += 1
             if row is None:
                 return

@@ -4,7 +4,7 @@ What happens over a real connection (a client going away) is in tests/test_serve
 from jobs import lifecycle
 from jobs.api.events import open_streams
 from jobs.models import Status
-from tests.jobs.factories import read_stream
+from tests.jobs.factories import read_stream, submit_shell
 from tests.jobs.test_commands_api import running_command, write_log
 
 
@@ -87,3 +87,19 @@ def test_the_cap_counts_each_account_apart(member, outsider, settings):
         lifecycle.finish(command, Status.DONE)
     read_stream(held)
     read_stream(other)
+
+
+def test_streams_of_one_command_share_its_status_reads(member, django_assert_num_queries):
+    from asgiref.sync import async_to_sync
+
+    from jobs.api.events import SharedStatus
+
+    command = submit_shell(member)
+    status = SharedStatus(max_age=60)
+    with django_assert_num_queries(1):
+        rows = [async_to_sync(status.row)(command.pk) for _ in range(200)]
+    assert {row["status"] for row in rows} == {"queued"}
+    fresh = SharedStatus(max_age=0)
+    with django_assert_num_queries(2):
+        async_to_sync(fresh.row)(command.pk)
+        async_to_sync(fresh.row)(command.pk)

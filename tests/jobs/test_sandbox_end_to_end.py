@@ -13,6 +13,7 @@ from django.db import connection
 
 from accounts.models import ApiToken, hash_token
 from tests.conftest import client_for
+from tests.executors.test_sandbox import FORK_BOMB
 from tests.jobs.conftest import wait_for
 from tests.jobs.test_worker_processes import command, logs, submit
 
@@ -123,22 +124,6 @@ def test_commands_of_a_listed_label_share_the_hosts_network(member, start_worker
     done = command(pk)
     assert done.status == "done", done.error_message
     assert logs(member, pk) == "reached\n"
-
-
-FORK_BOMB = """
-import os, sys, time
-children = 0
-while children < 200:
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        sys.exit(f"fork refused after {children} children: {exc.strerror}")
-    if pid == 0:
-        time.sleep(60)
-        os._exit(0)
-    children += 1
-print("not limited")
-"""
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the limit counts every process of the worker's "

@@ -20,8 +20,9 @@ from django.http import StreamingHttpResponse
 from rest_framework import exceptions
 from rest_framework.renderers import BaseRenderer
 
+from jobs import statuses
 from jobs.logs import read_log
-from jobs.models import Command, Status
+from jobs.models import Command
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class EventStream:
                 self.offset = page.next_offset
                 yield _event("log", {"offset": page.offset, "data":
                                      page.data.decode("utf-8", errors="replace")}, self.offset)
-            if row["status"] in Status.TERMINAL or time.monotonic() > deadline:
+            if statuses.is_terminal(row["status"]) or time.monotonic() > deadline:
                 yield _event("end", {"status": row["status"]})
                 return
             await asyncio.sleep(POLL_SECONDS)

@@ -18,6 +18,8 @@ class Portal:
 
     def __init__(self, database_url=None, **env):
         self.dir = Path(tempfile.mkdtemp(prefix="jobportal-bench-"))
+        # The sandbox's user must reach the work directories inside (mkdtemp makes it 0700).
+        self.dir.chmod(0o711)
         self.env = {
             **os.environ,
             "JOBPORTAL_DATA_DIR": str(self.dir),

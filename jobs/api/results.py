@@ -5,6 +5,7 @@ cursor or range)."""
 import json
 from contextlib import contextmanager
 
+from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from rest_framework import exceptions, renderers
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -116,6 +117,21 @@ class NdjsonRenderer(_DownloadRenderer):
 DOWNLOAD_RENDERERS = [CsvRenderer, JsonDownloadRenderer, NdjsonRenderer]
 
 
+class PiecewiseStreamingResponse(StreamingHttpResponse):
+    """A streaming response over a synchronous iterator that the ASGI server reads one piece
+    at a time. Django's own ``StreamingHttpResponse`` consumes a synchronous iterator whole
+    into a list before sending under ASGI, which would hold a 256 MiB download in memory."""
+
+    async def __aiter__(self):
+        parts = self.streaming_content
+        end = object()
+        # thread_sensitive: every step on one thread, so the iterator's database reads use
+        # that thread's one persistent connection.
+        step = sync_to_async(next, thread_sensitive=True)
+        while (part := await step(parts, end)) is not end:
+            yield part
+
+
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                  "ndjson": "application/x-ndjson"}
 
@@ -127,7 +143,7 @@ def download_response(command, file_format):
         content_type, suffix = "text/plain; charset=utf-8", "txt"
     else:
         content_type, suffix = CONTENT_TYPES[file_format], file_format
-    response = StreamingHttpResponse(pieces, content_type=content_type)
+    response = PiecewiseStreamingResponse(pieces, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="command-{command.pk}.{suffix}"'
     if command.command_type == CommandType.SQL:
         # Known before the first byte, so a client can tell a cut result from a cut download.

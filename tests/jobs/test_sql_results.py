@@ -197,3 +197,24 @@ def test_a_page_is_read_through_the_command_row_start_index(member, chunk_rows):
         plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
     assert "resultchunk_command_row" in plan, plan
     assert "SCAN jobs_resultchunk" not in plan and "Seq Scan" not in plan, plan
+
+
+def test_an_asgi_server_reads_a_download_one_piece_at_a_time():
+    from asgiref.sync import async_to_sync
+
+    from jobs.api.results import PiecewiseStreamingResponse
+
+    taken = []
+
+    def pieces():
+        for n in range(1000):
+            taken.append(n)
+            yield f"piece {n}\n"
+
+    async def first_two(response):
+        parts = aiter(response)
+        return [await anext(parts), await anext(parts)]
+
+    response = PiecewiseStreamingResponse(pieces())
+    assert async_to_sync(first_two)(response) == [b"piece 0\n", b"piece 1\n"]
+    assert len(taken) == 2  # not the whole result in memory first

@@ -174,10 +174,12 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "json", "ndjson"],
-                                     description="Default csv (or from Accept).")],
+                                     description="SQL: default csv (or from Accept). A shell "
+                                     "command's result is its stdout as text/plain.")],
         responses={(200, "text/csv"): OpenApiTypes.STR,
                    (200, "application/json"): OpenApiTypes.OBJECT,
-                   (200, "application/x-ndjson"): OpenApiTypes.STR},
+                   (200, "application/x-ndjson"): OpenApiTypes.STR,
+                   (200, "text/plain"): OpenApiTypes.STR},
     )
     @action(detail=True, methods=["get"], url_path="results/download",
             renderer_classes=api_results.DOWNLOAD_RENDERERS)

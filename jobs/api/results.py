@@ -15,9 +15,6 @@ from jobportal.problems import Conflict
 from jobs import results
 from jobs.models import CommandType
 
-DEFAULT_PAGE_ROWS = results.DEFAULT_PAGE_ROWS
-MAX_PAGE_ROWS = results.MAX_PAGE_ROWS
-
 
 @contextmanager
 def result_errors():
@@ -54,7 +51,7 @@ def whole_param(params, name, default, minimum=0):
 def requested_range(params):
     """``(first, last)`` rows asked for: ``offset_start``/``offset_end`` (end inclusive; the
     end defaults to ``page_size`` rows) or ``cursor``/``page_size``; at most MAX_PAGE_ROWS."""
-    size = whole_param(params, "page_size", DEFAULT_PAGE_ROWS)
+    size = whole_param(params, "page_size", results.DEFAULT_PAGE_ROWS)
     if size < 1:
         raise exceptions.ValidationError({"page_size": "At least 1."})
     if params.get("cursor"):
@@ -66,7 +63,7 @@ def requested_range(params):
         if last < first:
             raise exceptions.ValidationError(
                 {"offset_end": "Must not be less than offset_start (the end is inclusive)."})
-    return first, min(last, first + MAX_PAGE_ROWS - 1)
+    return first, min(last, first + results.MAX_PAGE_ROWS - 1)
 
 
 def _decode(cursor):

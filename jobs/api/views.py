@@ -151,8 +151,8 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             OpenApiParameter("offset_start", int, description="SQL: first row, zero-based."),
             OpenApiParameter("offset_end", int, description=(
                 "SQL: last row, INCLUSIVE (default offset_start + "
-                f"{api_results.DEFAULT_PAGE_ROWS - 1}; "
-                f"at most {api_results.MAX_PAGE_ROWS} rows).")),
+                f"{results.DEFAULT_PAGE_ROWS - 1}; "
+                f"at most {results.MAX_PAGE_ROWS} rows).")),
             OpenApiParameter("cursor", str, description="SQL: next_cursor of the last page."),
             OpenApiParameter("page_size", int, description="SQL: rows per cursor page."),
             OpenApiParameter("offset", int, description="Shell: byte offset in stdout."),

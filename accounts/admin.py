@@ -1,11 +1,49 @@
-"""Operator admin for tenants and access. Token hashes are never shown."""
+"""Operator admin for tenants and access. Token hashes are never shown.
+
+Every change an operator makes to memberships, groups, roles and tokens joins the account's
+audit trail under the same action names as the API's (``roles.update``, ``tokens.revoke``, …)
+with ``via: "admin"``. Built-in roles are read-only here as in the API; built-in groups keep
+their name and roles (their members may change).
+"""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from accounts import audit
 from accounts.models import Account, ApiToken, AuditEvent, Group, Membership, Policy, Role, User
 from accounts.policy import validate_policy
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Records each create, change and delete as an audit event of the object's account."""
+
+    audit_resource = None  # the API's resource name: "roles", "groups", "members", "tokens"
+
+    def audit_account(self, obj):
+        return obj.account
+
+    def record(self, request, verb, obj, **detail):
+        audit.record(f"{self.audit_resource}.{verb}", actor=request.user,
+                     account=self.audit_account(obj), obj=obj, request=request, via="admin",
+                     **detail)
+
+    def save_related(self, request, form, formsets, change):
+        # After the object and its many-to-many fields and inlines are saved, so the event
+        # names every field and inline that changed.
+        super().save_related(request, form, formsets, change)
+        changed = list(form.changed_data) + [
+            formset.prefix for formset in formsets if formset.has_changed()]
+        self.record(request, "update" if change else "create", form.instance, fields=changed)
+
+    def delete_model(self, request, obj):
+        self.record(request, "delete", obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.record(request, "delete", obj)
+        super().delete_queryset(request, queryset)
 
 
 class MembershipInline(admin.TabularInline):
@@ -17,7 +55,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(AuditedAdmin):
+    audit_resource = "account"
     list_display = ["slug", "name", "max_concurrency", "api_rate_limit", "retention_days",
                     "is_active", "created_at"]
     list_filter = ["is_active"]
@@ -28,6 +67,9 @@ class AccountAdmin(admin.ModelAdmin):
         # Deleting an account here would cascade over millions of commands and log chunks in
         # one request and one transaction; deactivate it instead (tokens stop working at once).
         return False
+
+    def audit_account(self, obj):
+        return obj
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -53,7 +95,8 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin):
+    audit_resource = "members"
     list_display = ["user", "account", "is_active", "created_at"]
     list_filter = ["is_active", "account"]
     search_fields = ["user__email", "account__slug"]
@@ -62,13 +105,22 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(AuditedAdmin):
+    audit_resource = "groups"
     list_display = ["name", "account", "builtin"]
     list_filter = ["builtin"]
     search_fields = ["name", "account__slug"]
     list_select_related = ["account"]
     filter_horizontal = ["members", "roles"]
     raw_id_fields = ["account"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.builtin:
+            return ["account", "name", "roles"]
+        return []
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.builtin)
 
 
 class PolicyForm(forms.ModelForm):
@@ -90,9 +142,23 @@ class PolicyInline(admin.TabularInline):
     form = PolicyForm
     extra = 1
 
+    # ``obj`` is the role: the policies of a built-in role are shown, never changed.
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and not (obj and obj.builtin)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not (obj and obj.builtin)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.builtin)
+
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(AuditedAdmin):
+    """Roles and their policies; the built-in ``system-admin`` and ``system-user`` are read-only
+    (as in the API: make a custom role instead)."""
+
+    audit_resource = "roles"
     list_display = ["name", "account", "builtin", "description"]
     list_filter = ["builtin"]
     search_fields = ["name", "account__slug"]
@@ -100,9 +166,16 @@ class RoleAdmin(admin.ModelAdmin):
     raw_id_fields = ["account"]
     inlines = [PolicyInline]
 
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not (obj and obj.builtin)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.builtin)
+
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
+    audit_resource = "tokens"
     list_display = ["name", "prefix", "membership", "created_at", "expires_at", "last_used_at",
                     "revoked_at"]
     list_filter = ["revoked_at"]
@@ -119,10 +192,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
         # `createaccount --token`, not here.
         return False
 
+    def audit_account(self, obj):
+        return obj.membership.account
+
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        for token in queryset:
+        for token in queryset.filter(revoked_at__isnull=True).select_related(
+                "membership__account"):
             token.revoke()
+            self.record(request, "revoke", token)
 
 
 @admin.register(AuditEvent)

@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import Max
 from django.tasks import TaskResultStatus
 from django.utils import timezone
@@ -27,6 +27,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Account, AuditEvent, RateCounter
 from accounts.throttling import WINDOW_SECONDS
+from jobportal.cli import PortalCommand
 from jobs.models import Command as JobCommand
 from jobs.models import LogChunk, Status
 
@@ -51,7 +52,7 @@ def delete_in_batches(queryset, batch_size):
         deleted.update(per_model)
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = ("Delete finished commands past their account's retention (never active ones), "
             "old audit events and finished task results.")
 

@@ -12,17 +12,19 @@ import os
 import sys
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
+from jobportal.cli import PortalCommand
 from jobportal.procs import Child, Supervisor, worker_preexec
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = "Run the web server (uvicorn) and workers together in the foreground."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                            help="Address to listen on (HOST).")
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
+                            help="Port to listen on (PORT).")
         parser.add_argument("--web-workers", type=int, default=2,
                             help="uvicorn worker processes.")
         parser.add_argument("--threads", type=int, default=None,
@@ -33,7 +35,8 @@ class Command(BaseCommand):
                                  "each).")
         parser.add_argument("--no-worker", action="store_true",
                             help="Web only: workers run elsewhere (see docs/scale-out.md).")
-        parser.add_argument("--no-access-log", action="store_true")
+        parser.add_argument("--no-access-log", action="store_true",
+                            help="Do not log each request.")
 
     def handle(self, host, port, web_workers, threads, concurrency, no_worker,
                no_access_log, **options):

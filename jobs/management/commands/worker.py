@@ -8,8 +8,8 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
+from jobportal.cli import PortalCommand
 from jobportal.procs import worker_preexec
 from jobs import sandbox
 from jobs.worker.loop import Worker
@@ -18,21 +18,26 @@ from jobs.worker.run import new_worker_id
 logger = logging.getLogger("jobs.worker")
 
 
-class Command(BaseCommand):
-    help = "Run a worker that executes commands from the chosen queues (labels)."
+class Command(PortalCommand):
+    help = ("Run a worker that executes commands from the chosen queues (labels). This is the "
+            "portal's worker; django-tasks-db's db_worker, also listed, does not watch over "
+            "commands and is not to be run.")
 
     def add_arguments(self, parser):
         parser.add_argument("--queues", default="*",
-                            help="Comma-separated labels to serve, or * for all (default).")
+                            help="Comma-separated labels to serve, or * for all.")
         parser.add_argument("--concurrency", type=int, default=1,
                             help="Commands run at once (one process each).")
         parser.add_argument("--once", action="store_true",
                             help="Run what is ready, then exit.")
-        parser.add_argument("--max-jobs", type=int, default=None)
+        parser.add_argument("--max-jobs", type=int, default=None,
+                            help="Exit after running this many commands (default: never).")
         parser.add_argument("--interval", type=float,
                             default=settings.JOBPORTAL["WORKER_POLL_SECONDS"],
                             help="Seconds between polls when idle.")
-        parser.add_argument("--worker-id", default=None)
+        parser.add_argument("--worker-id", default=None,
+                            help="Name recorded on the commands it runs (default: "
+                                 "<hostname>-<pid>-<random>).")
 
     def handle(self, queues, concurrency, once, max_jobs, interval, worker_id, **options):
         sandbox.log_status(logger, f"worker (pid {os.getpid()}) serving {queues}")

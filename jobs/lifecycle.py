@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from jobs.models import Command, Status
+from jobs.worker import wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ class WorkerIdentity:
 
 
 def _enqueue(command_id, label):
-    """Hand "run command N" to the task engine, on the command's queue."""
+    """Hand "run command N" to the task engine, on the command's queue, and wake a worker."""
     from jobs.worker.tasks import run_command
 
     run_command.using(queue_name=label).enqueue(command_id)
+    if settings.TASK_ENGINE == "database":
+        wakeup.announce()
 
 
 def submit(*, account, user, source, **fields):

@@ -97,13 +97,29 @@ def listed(queryset):
     return queryset.annotate(user_email=F("user__email"))
 
 
-def waiting_state(command):
-    """``(queue_position, commands holding a slot)`` of a waiting command, one query;
-    ``(None, None)`` for any other."""
-    if command.status != Status.WAITING:
-        return None, None
-    counts = Command.objects.filter(account_id=command.account_id).aggregate(
-        ahead=Count("pk", filter=Q(status=Status.WAITING, pk__lt=command.pk)),
-        holding=Count("pk", filter=Q(status__in=Status.HOLDING_SLOT)),
-    )
-    return counts["ahead"] + 1, counts["holding"]
+def waiting_state(command, max_concurrency):
+    """``(queue_position, held_by)`` of a command that waits, one query; ``(None, None)`` for
+    any other.
+
+    A throttled ``waiting`` command is held by its account's ``max_concurrency`` (position
+    among the account's waiting commands); a ``queued`` one waits for a worker on its label
+    (position among the label's queued commands, oldest first: an approximation, since a free
+    worker takes the account holding the fewest workers first, see
+    :mod:`jobs.worker.fairness`)."""
+    if command.status == Status.WAITING:
+        counts = Command.objects.filter(account_id=command.account_id).aggregate(
+            ahead=Count("pk", filter=Q(status=Status.WAITING, pk__lt=command.pk)),
+            holding=Count("pk", filter=Q(status__in=Status.HOLDING_SLOT)),
+        )
+        held_by = {"limit": "max_concurrency", "max_concurrency": max_concurrency,
+                   "active": counts["holding"]} if command.throttled else None
+        return counts["ahead"] + 1, held_by
+    if command.status == Status.QUEUED:
+        counts = Command.objects.filter(
+            status__in=[Status.QUEUED, Status.RUNNING], label=command.label).aggregate(
+            ahead=Count("pk", filter=Q(status=Status.QUEUED, pk__lt=command.pk)),
+            running=Count("pk", filter=Q(status=Status.RUNNING)),
+        )
+        return counts["ahead"] + 1, {"limit": "workers", "label": command.label,
+                                     "running": counts["running"]}
+    return None, None

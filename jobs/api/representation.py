@@ -49,12 +49,9 @@ def command_data(command, member):
 
 
 def command_detail(command, member):
-    """The detail: the list representation plus where a waiting command stands and the limit
-    that holds it (one more query, only for a waiting command)."""
+    """The detail: the list representation plus where a waiting or queued command stands and
+    what holds it (one more query, only for those)."""
     data = command_data(command, member)
-    position, holding = waiting_state(command)
-    data["queue_position"] = position
-    data["held_by"] = {"limit": "max_concurrency",
-                       "max_concurrency": member.account.max_concurrency,
-                       "active": holding} if command.throttled and holding is not None else None
+    data["queue_position"], data["held_by"] = waiting_state(
+        command, member.account.max_concurrency)
     return data

@@ -74,13 +74,13 @@ class CommandDetailSerializer(CommandSerializer):
         read_only_fields = fields
 
     def get_queue_position(self, obj) -> int | None:
-        return waiting_state(obj)[0]
+        return waiting_state(obj, obj.account.max_concurrency)[0]
 
     def get_held_by(self, obj) -> dict | None:
-        if not obj.throttled:
-            return None
-        return {"limit": "max_concurrency", "max_concurrency": obj.account.max_concurrency,
-                "active": waiting_state(obj)[1]}
+        """What holds a command that waits: ``{"limit": "max_concurrency", "max_concurrency",
+        "active"}`` (the account's limit) or ``{"limit": "workers", "label", "running"}`` (no
+        free worker on its label)."""
+        return waiting_state(obj, obj.account.max_concurrency)[1]
 
 
 class RuntimeEnvSerializer(serializers.Serializer):

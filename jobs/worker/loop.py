@@ -1,12 +1,18 @@
 """The embedded worker for the database task backend: a small loop of testable steps.
 
 Each pass: close stale connections, claim one task from the chosen queues (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL), run it. The reaper runs beside the loop in its own thread
-(:class:`Reaper`), every REAP_SECONDS, whether or not a command is running here: a busy worker
-still fails the commands of dead workers and admits what waits behind them. First
-SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now (recorded
-as ``WorkerStopped``). SIGUSR1 (sent by the kernel when the supervising parent dies, see
-jobportal/procs.py): stop the command now and exit, so no orphaned worker goes on running it.
+LOCKED`` on PostgreSQL; the account holding the fewest workers first, see
+:mod:`jobs.worker.fairness`), run it. With nothing ready it waits for a wake-up
+(:mod:`jobs.worker.wakeup`: LISTEN/NOTIFY on PostgreSQL, a file check on SQLite).
+
+The reaper runs beside the loop in its own thread (:class:`Reaper`), every REAP_SECONDS,
+whether or not a command is running here: a busy worker still fails the commands of dead
+workers and admits what waits behind them.
+
+First SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now
+(recorded as ``WorkerStopped``). SIGUSR1 (sent by the kernel when the supervising parent
+dies, see jobportal/procs.py): stop the command now and exit, so no orphaned worker goes on
+running it.
 """
 
 import logging
@@ -15,13 +21,14 @@ import threading
 import time
 
 from django.db import close_old_connections, connection
+from django.db.models import Case, IntegerField, When
 from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from jobportal.procs import PARENT_DIED
 from jobs import lifecycle
-from jobs.worker import leftovers
+from jobs.worker import fairness, leftovers, wakeup
 from jobs.worker.run import WorkerContext, new_worker_id
 
 logger = logging.getLogger(__name__)
@@ -29,15 +36,17 @@ logger = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, *, queues=("*",), interval=0.05, reap_every=5.0, max_jobs=None,
-                 once=False, worker_id=None, backend="default"):
+                 once=False, worker_id=None, backend="default", idle_check_seconds=1.0):
         self.queues = list(queues)
         self.interval = interval
+        self.idle_check_seconds = idle_check_seconds
         self.reap_every = reap_every
         self.max_jobs = max_jobs
         self.once = once
         self.worker_id = worker_id or new_worker_id()
         self.backend = backend
         self.jobs_done = 0
+        self.saw_work = False  # the last look found ready tasks (maybe locked by others)
         self.stopping = False
         self.stop_now = False
 
@@ -70,12 +79,14 @@ class Worker:
         WorkerContext.abort_requested = staticmethod(lambda: self.stop_now)
         logger.info("worker %s serving queues %s", self.worker_id, ",".join(self.queues))
         reaper = Reaper(self.reap_every, self.worker_id)
+        self.wakeup = wakeup.for_database(self.interval, self.idle_check_seconds)
         if not self.once:
             reaper.start()
         try:
             self.loop(reaper)
         finally:
             reaper.stop()
+            self.wakeup.close()
         logger.info("worker %s stopped after %d job(s)", self.worker_id, self.jobs_done)
 
     def loop(self, reaper):
@@ -97,23 +108,31 @@ class Worker:
                     break
             elif self.once:
                 break
+            elif self.saw_work:
+                time.sleep(self.interval)  # others hold what was ready: look again soon
             else:
-                time.sleep(self.interval)
+                self.wakeup.wait()
         close_old_connections()
 
     def claim_task(self):
-        """Lock and claim one ready task of our queues, or None."""
+        """Lock and claim one ready task of our queues, the fairest first, or None."""
         tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend)
         if "*" not in self.queues:
             tasks = tasks.filter(queue_name__in=self.queues)
         # Look before locking: on SQLite the claim transaction takes the database's write
-        # lock, and an idle worker polling every 50 ms would otherwise hold it up to 20 times
-        # a second against the web server's writes.
-        if not tasks.exists():
+        # lock, which an idle look must not hold against the web server's writes.
+        candidates = list(tasks.values_list("pk", "args_kwargs")[:fairness.WINDOW])
+        if not candidates:
+            self.saw_work = False
             return None
+        order = fairness.fairest_first(candidates)
+        self.saw_work = True
         try:
             with exclusive_transaction(tasks.db):
-                task = tasks.get_locked()
+                # The first of ``order`` that no other worker holds, one row locked.
+                task = tasks.filter(pk__in=order).order_by(Case(
+                    *[When(pk=pk, then=rank) for rank, pk in enumerate(order)],
+                    output_field=IntegerField())).get_locked()
                 if task is not None:
                     task.claim(self.worker_id)
                 return task

@@ -227,14 +227,19 @@ def test_the_list_of_fifty_is_one_query_on_a_warm_process(admin, warm_process,
     assert len(body["results"]) == 50 and body["next"]
 
 
-def test_the_detail_is_one_query_or_two_for_a_waiting_command(admin, warm_process,
-                                                              django_assert_num_queries):
+def test_the_detail_is_one_query_or_two_for_a_command_that_waits(admin, warm_process,
+                                                                 django_assert_num_queries):
     for _ in range(10):
         submit_shell(admin)
-    first, last = Command.objects.order_by("id").first(), Command.objects.order_by("id").last()
+    first, second, *_, last = Command.objects.order_by("id")
+    Command.objects.filter(pk=first.pk).update(status=Status.RUNNING)
     warm_process(admin)
     with django_assert_num_queries(1):  # the row with its submitter
-        assert admin.client.get(f"/api/v1/commands/{first.pk}/").json()["status"] == "queued"
+        assert admin.client.get(f"/api/v1/commands/{first.pk}/").json()["held_by"] is None
+    with django_assert_num_queries(2):  # the row, then the label's queue and its workers
+        body = admin.client.get(f"/api/v1/commands/{second.pk}/").json()
+    assert (body["status"], body["queue_position"]) == ("queued", 1)
+    assert body["held_by"] == {"limit": "workers", "label": "default", "running": 1}
     with django_assert_num_queries(2):  # the row, then its queue position and slots held
         body = admin.client.get(f"/api/v1/commands/{last.pk}/").json()
     assert body["queue_position"] == 8

@@ -26,10 +26,11 @@ def test_submit_admits_while_the_account_has_free_slots(member, django_capture_o
     assert enqueued_ids() == [first.pk, second.pk]
 
 
-def test_queue_position_counts_older_waiting_commands(member):
+def test_queue_position_counts_older_commands_waiting_for_the_same_thing(member):
     commands = [submit_shell(member) for _ in range(5)]
-    positions = [waiting_state(Command.objects.get(pk=c.pk))[0] for c in commands]
-    assert positions == [None, None, 1, 2, 3]
+    states = [waiting_state(Command.objects.get(pk=c.pk), 2) for c in commands]
+    assert [position for position, _ in states] == [1, 2, 1, 2, 3]
+    assert [held["limit"] for _, held in states] == ["workers"] * 2 + ["max_concurrency"] * 3
 
 
 def test_claim_moves_queued_to_running_and_records_the_worker(member):

@@ -19,13 +19,17 @@ from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.text import smart_split, unescape_string_literal
+from django.utils.text import Truncator, smart_split, unescape_string_literal
 
 from accounts import audit
 from accounts.models import Membership, User
 from jobs import lifecycle, submission
 from jobs.logs import tail
 from jobs.models import Command, CommandQuerySet, LogChunk, Status
+
+admin.site.site_header = "Jobportal administration"
+admin.site.site_title = "Jobportal admin"
+admin.site.index_title = "Operations"
 
 LOG_TAIL_BYTES = 16 * 1024
 MAX_ACTION_ROWS = 1000  # per action run: a "select all" over millions must not run for hours
@@ -189,12 +193,75 @@ class LabelFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RecentValuesFilter(admin.SimpleListFilter):
+    """Offers the values of ``field`` found in the newest ``RECENT`` matching rows (a backward
+    walk of the primary key) instead of ``SELECT DISTINCT`` over the table."""
+
+    RECENT = 1000
+    field = None
+    rows = Command.objects.all()
+
+    def lookups(self, request, model_admin):
+        values = set(self.rows.order_by("-id").values_list(self.field, flat=True)[:self.RECENT])
+        values.discard("")
+        values.discard(None)
+        if self.value():
+            values.add(self.value())
+        return [(value, value) for value in sorted(values)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.field: self.value()})
+        return queryset
+
+
+class ErrorTypeFilter(RecentValuesFilter):
+    title = "error type"
+    parameter_name = field = "error_type"
+    rows = Command.objects.filter(status=Status.ERROR)
+
+
+class SubmitterFilter(RecentValuesFilter):
+    """By submitter email; the emails come from the newest commands' users."""
+
+    title = "submitter"
+    parameter_name = "user"
+    field = "user__email"
+
+    def lookups(self, request, model_admin):
+        ids = set(Command.objects.order_by("-id").values_list("user_id", flat=True)
+                  [:self.RECENT])
+        emails = set(User.objects.filter(pk__in=ids - {None}).values_list("email", flat=True))
+        if self.value():
+            emails.add(self.value())
+        return [(email, email) for email in sorted(emails)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(_user_q(self.value())) if self.value() else queryset
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active (waiting, queued, running)"),
+                ("finished", "Finished (done, error, cancelled)")]
+
+    def queryset(self, request, queryset):
+        groups = {"active": Status.ACTIVE, "finished": Status.TERMINAL}
+        if self.value() in groups:
+            return queryset.filter(status__in=groups[self.value()])
+        return queryset
+
+
 @admin.register(Command)
 class CommandAdmin(admin.ModelAdmin):
-    list_display = ["id", "submission_id", "account", "user", "command_type", "status_display",
-                    "throttled", "label", "progress_display", "created_at", "duration",
-                    "worker"]
-    list_filter = ["status", "command_type", "account", LabelFilter]
+    list_display = ["id", "title", "command_type", "status_display", "outcome",
+                    "progress_display", "created", "duration", "user", "account", "worker"]
+    list_display_links = ["id", "title"]
+    list_filter = [StateFilter, "status", "command_type", ErrorTypeFilter, SubmitterFilter,
+                   "account", LabelFilter]
     list_select_related = ["account", "user"]
     # Sorting by a joined or unindexed column would sort millions of rows per page view.
     sortable_by = ["id", "created_at"]
@@ -258,17 +325,45 @@ class CommandAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # rows go by retention (manage.py prune), which never touches active ones
 
-    @admin.display(description="status")
+    class Media:
+        css = {"all": ["jobs/admin.css"]}
+
+    @admin.display(description="name")
+    def title(self, obj):
+        """The name, else the start of the script or query (long lines do not widen the
+        table: the column wraps and is cut at 60 characters)."""
+        if obj.name:
+            return obj.name
+        return format_html('<code class="jp-excerpt">{}</code>',
+                           Truncator(" ".join(obj.body.split())).chars(60))
+
+    @admin.display(description="status", ordering="status")
     def status_display(self, obj):
+        text = obj.status  # the API's word
         if obj.status == Status.RUNNING and obj.cancel_requested_at:
-            return "running (cancel requested)"
-        return obj.get_status_display()
+            text = "running, cancel requested"
+        elif obj.status == Status.WAITING and obj.throttled:
+            text = "waiting (throttled)"
+        return format_html('<span class="jp-status jp-status-{}">{}</span>', obj.status, text)
+
+    @admin.display(description="outcome")
+    def outcome(self, obj):
+        """Error type and exit code of a finished command."""
+        parts = [obj.error_type] if obj.error_type else []
+        if obj.exit_code is not None:
+            parts.append(f"exit {obj.exit_code}")
+        return " · ".join(parts) or "-"
 
     @admin.display(description="progress")
     def progress_display(self, obj):
-        if obj.steps_total:
-            return f"{obj.steps_ready or 0}/{obj.steps_total}"
-        return f"{obj.progress}%"
+        text = (f"{obj.steps_ready or 0}/{obj.steps_total}" if obj.steps_total
+                else f"{obj.progress}%")
+        return format_html('<progress class="jp-progress" max="100" value="{}" '
+                           'aria-label="progress {}"></progress> {}', obj.progress, text, text)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
 
     @admin.display(description="duration")
     def duration(self, obj):

@@ -101,6 +101,38 @@ def test_filters_by_status_type_account_and_label(operator, account, other_accou
     assert "?label=gpu" in response.content.decode()  # offered as a filter choice
 
 
+def test_filters_by_state_error_type_and_submitter(operator, account, member, reader):
+    running = make(account, status=Status.RUNNING, user=member.user)
+    failed = make(account, status=Status.ERROR, error_type="NonZeroExit", exit_code=2,
+                  user=reader.user)
+    timed_out = make(account, status=Status.ERROR, error_type="Timeout", user=member.user)
+    assert listed(operator.get(CHANGELIST, {"state": "active"})) == [running.pk]
+    assert listed(operator.get(CHANGELIST, {"state": "finished"})) == [timed_out.pk, failed.pk]
+    response = operator.get(CHANGELIST, {"error_type": "NonZeroExit"})
+    assert listed(response) == [failed.pk]
+    assert "?error_type=Timeout" in response.content.decode()
+    response = operator.get(CHANGELIST, {"user": "member@acme.test"})
+    assert listed(response) == [timed_out.pk, running.pk]
+    assert "?user=reader%40acme.test" in response.content.decode()
+
+
+def test_the_list_says_what_each_command_is_and_how_it_ended(operator, account):
+    make(account, name="nightly export", status=Status.ERROR, error_type="NonZeroExit",
+         exit_code=3)
+    make(account, script="python train.py --epochs 10 " + "x" * 200, progress=40,
+         status=Status.WAITING, throttled=True)
+    Command.objects.update(created_at=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
+    body = operator.get(CHANGELIST).content.decode()
+    assert "nightly export" in body
+    assert "python train.py --epochs 10 xxx" in body and "x" * 100 not in body
+    assert '<span class="jp-status jp-status-error">error</span>' in body
+    assert '<span class="jp-status jp-status-waiting">waiting (throttled)</span>' in body
+    assert "NonZeroExit · exit 3" in body
+    assert '<progress class="jp-progress" max="100" value="40"' in body
+    assert "2026-03-04 05:06:07" in body
+    assert "Jobportal administration" in body
+
+
 def test_date_hierarchy_drills_down_by_year(operator, account):
     old, new = make(account), make(account)
     Command.objects.filter(pk=old.pk).update(

@@ -18,6 +18,7 @@ account's queued tasks never outnumber its ``max_concurrency`` (admission holds 
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from accounts.models import Account
 from jobs.models import Command, Status
 
 WINDOW = 100
@@ -30,24 +31,24 @@ def command_id(args_kwargs):
 
 
 def fairest_first(tasks):
-    """``tasks``: ``(task_pk, args_kwargs)`` oldest first → the task pks in claim order.
+    """``tasks``: ``(task_pk, args_kwargs)`` oldest first → the task pks in claim order, or
+    None when that is the engine's own order (all of one account: the usual case).
 
-    One query (none for a single task)."""
-    if len(tasks) <= 1:
-        return [pk for pk, _ in tasks]
+    One query on the commands; one more, on their accounts, only when there are several."""
     commands = {pk: command_id(args_kwargs) for pk, args_kwargs in tasks}
-    mine = Command.objects.filter(account_id=OuterRef("account_id")).order_by()
+    account_of = dict(Command.objects.filter(
+        pk__in=[c for c in commands.values() if c is not None]).values_list("pk", "account_id"))
+    accounts = set(account_of.values())
+    if len(accounts) <= 1:
+        return None
+    mine = Command.objects.filter(account_id=OuterRef("pk")).order_by()
     running = (mine.filter(status=Status.RUNNING).values("account_id")
                .annotate(n=Count("pk")).values("n"))
     # One (account, status, -id) index probe per terminal status.
     served = Greatest(*[
         Coalesce(Subquery(mine.filter(status=status).order_by("-id").values("id")[:1]),
                  Value(0)) for status in Status.TERMINAL])
-    shares = {pk: (account, n or 0, last) for pk, account, n, last in Command.objects.filter(
-        pk__in=[c for c in commands.values() if c is not None]).order_by()
-        .annotate(n=Subquery(running), last=served)
-        .values_list("pk", "account_id", "n", "last")}
-    if len({account for account, _, _ in shares.values()}) <= 1:
-        return [pk for pk, _ in tasks]
-    unknown = (None, 0, 0)  # not a command's task: served like an idle account's
-    return sorted(commands, key=lambda pk: shares.get(commands[pk], unknown)[1:])
+    share = {pk: (n or 0, last) for pk, n, last in Account.objects.filter(pk__in=accounts)
+             .annotate(n=Subquery(running), last=served).values_list("pk", "n", "last")}
+    idle = (0, 0)  # not a command's task: served like an idle account's
+    return sorted(commands, key=lambda pk: share.get(account_of.get(commands[pk]), idle))

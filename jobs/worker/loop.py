@@ -21,7 +21,6 @@ import threading
 import time
 
 from django.db import close_old_connections, connection
-from django.db.models import Case, IntegerField, When
 from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
@@ -129,10 +128,7 @@ class Worker:
         self.saw_work = True
         try:
             with exclusive_transaction(tasks.db):
-                # The first of ``order`` that no other worker holds, one row locked.
-                task = tasks.filter(pk__in=order).order_by(Case(
-                    *[When(pk=pk, then=rank) for rank, pk in enumerate(order)],
-                    output_field=IntegerField())).get_locked()
+                task = self._lock_first(tasks, order)
                 if task is not None:
                     task.claim(self.worker_id)
                 return task
@@ -140,6 +136,16 @@ class Worker:
             if is_locked_database_exception(exc):
                 return None
             raise
+
+    @staticmethod
+    def _lock_first(tasks, order, tries=5):
+        """Lock the first task of ``order`` that no other worker holds (the engine's order
+        when ``order`` is None or its head is taken)."""
+        for pk in (order or [])[:tries]:
+            task = tasks.filter(pk=pk).get_locked()
+            if task is not None:
+                return task
+        return tasks.get_locked()
 
     def run_task(self, db_task):
         try:

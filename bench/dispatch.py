@@ -1,0 +1,192 @@
+"""Dispatch: how fast commands go from submitted to running to done, against the bare engine.
+
+    .venv/bin/python bench/dispatch.py [--quick] [--commands 2000] [--database-url URL]
+
+Figures, each against a floor measured in the same run (``name value floor ratio target``):
+
+- ``dispatch_shell`` / ``dispatch_sql``: commands per second through the whole lifecycle
+  (admission under the account's limit, claim, sandboxed ``true`` or DuckDB ``SELECT 1``,
+  finish, the next admission) with 2 worker processes, against django-tasks-db's own
+  ``db_worker`` x 2 running as many empty tasks on the same kind of database (target ≥ 0.5).
+- ``start_p50`` / ``start_p95`` and ``done_p50``: ``echo hi`` submitted one at a time through
+  the API to idle workers, from the command's ``created_at`` to its ``started_at`` /
+  ``finished_at`` (the database's own timestamps), in ms (targets < 100 ms and < 200 ms; the
+  floor column is 0: there is none).
+- ``idle_cpu_pct``: CPU used by web + 2 workers (everything ``serve`` started) over an idle
+  period, in % of one core (target < 2).
+- ``idle_rss_mib``: their resident memory then, in MiB (target < 300).
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.portal import ROOT, Portal, wait_http
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree(pid):
+    """``pid`` and all its descendants."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            pending += [int(kid) for kid in Path(
+                f"/proc/{current}/task/{current}/children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def rss_mib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total / 2**20
+
+
+def line(name, value, floor, target):
+    ratio = value / floor if floor else 0.0
+    print(f"{name} {value:.1f} {floor:.1f} {ratio:.2f} {target}", flush=True)
+
+
+def count_done(portal, what):
+    return int(portal.shell(what).strip().splitlines()[-1])
+
+
+def wait_until(portal, code, expected, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_done(portal, code) >= expected:
+            return time.monotonic()
+        time.sleep(0.2)
+    raise RuntimeError(f"not done after {timeout} s: {code}")
+
+
+def bare_engine(portal, count):
+    """Tasks per second of django-tasks-db's own worker, 2 processes, ``count`` empty tasks."""
+    portal.shell("from bench.tasks import noop\n"
+                 f"for _ in range({count}): noop.enqueue()")
+    started = time.monotonic()
+    workers = [portal.spawn([sys.executable, str(ROOT / "manage.py"), "db_worker",
+                             "--interval", "0.05", "--no-startup-delay",
+                             "--worker-id", f"bare-{n}"], f"bare-{n}.log") for n in range(2)]
+    finished = wait_until(portal, "from django_tasks_db.models import DBTaskResult;"
+                          "print(DBTaskResult.objects.filter(task_path='bench.tasks.noop',"
+                          " status='SUCCESSFUL').count())", count, 600)
+    for proc in workers:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return count / (finished - started)
+
+
+def lifecycle_rate(portal, count, kind):
+    """Commands per second through the portal's lifecycle with 2 workers."""
+    body = "script='true'" if kind == "shell" else "query='SELECT 1'"
+    portal.shell("from accounts.models import Account; from jobs import lifecycle;"
+                 "a = Account.objects.get(slug='bench');"
+                 f"[lifecycle.submit(account=a, user=None, source='api', command_type="
+                 f"{kind!r}, name='dispatch', {body}) for _ in range({count})]")
+    started = time.monotonic()
+    workers = [portal.spawn([sys.executable, str(ROOT / "manage.py"), "worker"],
+                            f"worker-{kind}-{n}.log") for n in range(2)]
+    finished = wait_until(portal, "from jobs.models import Command;"
+                          f"print(Command.objects.filter(name='dispatch', command_type={kind!r},"
+                          " status__in=['done', 'error', 'cancelled']).count())", count, 1200)
+    for proc in workers:
+        proc.terminate()
+        proc.wait(timeout=30)
+    failed = count_done(portal, "from jobs.models import Command;"
+                        f"print(Command.objects.filter(name='dispatch', command_type={kind!r})"
+                        ".exclude(status='done').count())")
+    if failed:
+        raise RuntimeError(f"{failed} {kind} commands did not end done")
+    return count / (finished - started)
+
+
+def latencies(portal, url, token, samples):
+    """``echo hi`` one at a time to idle workers: ms from created to started and to done."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    ids = []
+    for _ in range(samples):
+        time.sleep(0.3)  # let the workers go idle again
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{url}/api/v1/commands/", method="POST", headers=headers,
+            data=json.dumps({"command_type": "shell", "script": "echo hi"}).encode())
+        with urllib.request.urlopen(request) as response:  # noqa: S310
+            ids.append(json.load(response)["id"])
+        wait_until(portal, "from jobs.models import Command;"
+                   f"print(int(Command.objects.get(pk={ids[-1]}).status == 'done'))", 1, 60)
+    rows = json.loads(portal.shell(
+        "import json; from jobs.models import Command;"
+        f"print(json.dumps([[(c.started_at - c.created_at).total_seconds(),"
+        f" (c.finished_at - c.created_at).total_seconds()]"
+        f" for c in Command.objects.filter(pk__in={ids})]))").strip().splitlines()[-1])
+    start = sorted(row[0] * 1000 for row in rows)
+    done = sorted(row[1] * 1000 for row in rows)
+    return (statistics.median(start), start[int(0.95 * (len(start) - 1))],
+            statistics.median(done))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="200 commands, 10 s idle.")
+    parser.add_argument("--commands", type=int, default=None)
+    parser.add_argument("--idle-seconds", type=int, default=None)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    count = args.commands or (200 if args.quick else 2000)
+    idle = args.idle_seconds or (10 if args.quick else 60)
+    portal = Portal(args.database_url, JOBPORTAL_MAX_LOG_BYTES=str(2**20))
+    token = portal.setup()
+    portal.shell("from accounts.models import Account;"
+                 "Account.objects.filter(slug='bench').update(max_concurrency=1000)")
+    print(f"# {count} commands, 2 workers; database {portal.env['DATABASE_URL'].split(':')[0]}")
+    print("# name value floor ratio target", flush=True)
+    try:
+        bare = bare_engine(portal, count)
+        line("dispatch_shell", lifecycle_rate(portal, count, "shell"), bare, "0.5")
+        line("dispatch_sql", lifecycle_rate(portal, count, "sql"), bare, "0.5")
+        url, serve = portal.serve(concurrency=2)
+        wait_http(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        start_p50, start_p95, done_p50 = latencies(portal, url, token, 10 if args.quick else 40)
+        line("start_p50_ms", start_p50, 0, "<100")
+        line("start_p95_ms", start_p95, 0, "-")
+        line("done_p50_ms", done_p50, 0, "<200")
+        time.sleep(3)
+        pids = tree(serve.pid)
+        before, began = cpu_seconds(pids), time.monotonic()
+        time.sleep(idle)
+        used = cpu_seconds(pids) - before
+        line("idle_cpu_pct", 100 * used / (time.monotonic() - began), 0, "<2")
+        line("idle_rss_mib", rss_mib(pids), 0, "<300")
+        print(f"#   serve's processes: {len(pids)}", flush=True)
+    finally:
+        portal.stop()
+
+
+if __name__ == "__main__":
+    main()

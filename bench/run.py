@@ -21,6 +21,9 @@ runs = {
     "dispatch.py": [*(["--quick"] if args.quick else []),
                     *(["--database-url", args.database_url] if args.database_url else [])],
 }
+if args.database_url and args.database_url.startswith("postgres"):
+    runs["history.py"] = [*(["--quick"] if args.quick else []), "--database-url",
+                          args.database_url]
 for script, extra in runs.items():
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *extra], check=True)

@@ -23,9 +23,10 @@ class LogWriter:
         self.truncated = False
         self._seq = 0
         self._pending = []  # [stream, bytearray], in arrival order
+        self.pending = 0  # bytes in _pending
 
     def append(self, stream, data):
-        room = self.max_bytes - self.size - self._pending_size()
+        room = self.max_bytes - self.size - self.pending
         if room <= 0 or self.truncated:
             self.truncated = self.truncated or bool(data)
             return
@@ -35,9 +36,7 @@ class LogWriter:
             self._pending[-1][1].extend(data)
         else:
             self._pending.append([stream, bytearray(data)])
-
-    def _pending_size(self):
-        return sum(len(buf) for _, buf in self._pending)
+        self.pending += len(data)
 
     def flush(self):
         """Write what is buffered (one INSERT); return the number of bytes written."""
@@ -52,7 +51,7 @@ class LogWriter:
                 self._seq += 1
                 self.size += len(piece)
                 self.stream_sizes[stream] += len(piece)
-        self._pending = []
+        self._pending, self.pending = [], 0
         if rows:
             LogChunk.objects.bulk_create(rows)
         return sum(len(row.data) for row in rows)

@@ -19,6 +19,7 @@ from jobs.logs import LogWriter
 from jobs.models import CommandType, Status
 
 logger = logging.getLogger(__name__)
+FLUSH_BYTES = 1024 * 1024  # buffered output written at once, whatever the flush interval
 
 
 class WorkerContext:
@@ -81,6 +82,9 @@ class CommandRun:
 
     def on_output(self, stream, data):
         self.log.append(stream, data)
+        if self.log.pending >= FLUSH_BYTES:
+            # A fast writer must not pile up a flush interval's worth of output in memory.
+            self.sync(flush=True)
 
     def on_progress(self, progress):
         self.changes["progress"] = progress.percent
@@ -97,12 +101,13 @@ class CommandRun:
 
     # -- storage ----------------------------------------------------------------------------
 
-    def sync(self, force=False):
-        """Write buffered output every LOG_FLUSH_SECONDS; heartbeat every HEARTBEAT_SECONDS
-        (or right after writing), which also reads whether a cancel was requested."""
+    def sync(self, force=False, flush=False):
+        """Write buffered output every LOG_FLUSH_SECONDS (or at once with ``flush``, when
+        FLUSH_BYTES are buffered); heartbeat every HEARTBEAT_SECONDS (or right after
+        writing), which also reads whether a cancel was requested."""
         now = time.monotonic()
         wrote = 0
-        if force or now - self._last_flush >= self.config["LOG_FLUSH_SECONDS"]:
+        if force or flush or now - self._last_flush >= self.config["LOG_FLUSH_SECONDS"]:
             wrote = self.log.flush()
             self._last_flush = now
         if force or wrote or self.changes or (

@@ -1,0 +1,122 @@
+"""Big outputs: a 1,000,000-row SQL result and a command printing 200 MB of log.
+
+    .venv/bin/python bench/big_outputs.py [--quick] [--database-url URL]
+
+For each: the worker's peak resident memory (a fresh ``manage.py worker --once``, its
+``ru_maxrss`` read by a small parent process; the floor is the same worker running
+``SELECT 1`` / ``true``), the time to run and store it (the command's ``started_at`` →
+``finished_at``), and a page near the end against the page at the start through the API
+(median of ``--samples`` sequential requests; the floor is the first page). Summary lines:
+``name value floor ratio target``.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.portal import ROOT, Portal
+
+MEASURE = (
+    "import resource, subprocess, sys;"
+    "subprocess.run(sys.argv[1:], check=True, capture_output=True);"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+PAGE_BYTES = 64 * 1024
+PAGE_ROWS = 1000
+
+
+def run_one(portal, kind, text):
+    """Submit one command, run it in a fresh worker; (peak MiB, seconds to run and store,
+    id)."""
+    field = "script" if kind == "shell" else "query"
+    pk = portal.shell(
+        "from accounts.models import Account; from jobs import lifecycle;"
+        "a = Account.objects.get(slug='bench');"
+        f"print(lifecycle.submit(account=a, user=None, source='api', command_type={kind!r},"
+        f" {field}={text!r}).pk)").strip().splitlines()[-1]
+    peak = subprocess.run(
+        [sys.executable, "-c", MEASURE, sys.executable, str(ROOT / "manage.py"), "worker",
+         "--once"], env=portal.env, check=True, capture_output=True, text=True).stdout.strip()
+    status, seconds, error = json.loads(portal.shell(
+        "import json; from jobs.models import Command;"
+        f"c = Command.objects.get(pk={pk});"
+        "print(json.dumps([c.status, (c.finished_at - c.started_at).total_seconds(),"
+        " c.error_message]))").strip().splitlines()[-1])
+    if status != "done":
+        raise RuntimeError(f"command {pk} ended {status}: {error}")
+    return int(peak) / 1024, seconds, int(pk)
+
+
+def median_ms(client, path, headers, samples):
+    client.get(path, headers=headers)  # warm: the first request of a page pays for caches
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
+    return statistics.median(times)
+
+
+def line(name, value, floor, target):
+    ratio = value / floor if floor else 0.0
+    print(f"{name} {value:.1f} {floor:.1f} {ratio:.2f} {target}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="100,000 rows and 20 MB.")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--log-mb", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    log_bytes = (args.log_mb or (20 if args.quick else 200)) * 10**6
+    portal = Portal(args.database_url, JOBPORTAL_MAX_LOG_BYTES=str(log_bytes + 2**20))
+    token = portal.setup()
+    print(f"# {rows} rows, {log_bytes // 10**6} MB of log; database "
+          f"{portal.env['DATABASE_URL'].split(':')[0]}", flush=True)
+    print("# name value floor ratio target", flush=True)
+    sql_floor, _, _ = run_one(portal, "sql", "SELECT 1")
+    sql_peak, sql_seconds, sql_id = run_one(
+        portal, "sql", f"SELECT i, 'row number ' || i AS label, i * 0.5 AS half "
+        f"FROM range({rows}) t(i)")
+    line("sql_worker_peak_mib", sql_peak, sql_floor, "<150 MiB")
+    line("sql_store_seconds", sql_seconds, 0, "-")
+    shell_floor, _, _ = run_one(portal, "shell", "true")
+    # Lines of 99 characters and a newline: ``log_bytes`` in all.
+    script = (f"yes 'xxxxxxxxx' | tr -d '\\n' | fold -w 99 | head -n {log_bytes // 100}")
+    log_peak, log_seconds, log_id = run_one(portal, "shell", script)
+    line("log_worker_peak_mib", log_peak, shell_floor, "<150 MiB")
+    line("log_store_seconds", log_seconds, 0, "-")
+    url, _ = portal.serve(concurrency=1)
+    try:
+        client = httpx.Client(base_url=url, timeout=60)
+        auth = {"Authorization": f"Bearer {token}"}
+        base = f"/api/v1/commands/{sql_id}/results/?page_size={PAGE_ROWS}"
+        first = median_ms(client, f"{base}&offset_start=0&offset_end={PAGE_ROWS - 1}", auth,
+                          args.samples)
+        last = median_ms(client, f"{base}&offset_start={rows - PAGE_ROWS}"
+                         f"&offset_end={rows - 1}", auth, args.samples)
+        line("sql_page_near_end_ms", last, first, "ratio <=2")
+        logs = f"/api/v1/commands/{log_id}/logs/?limit={PAGE_BYTES}"
+        first = median_ms(client, f"{logs}&offset=0", auth, args.samples)
+        last = median_ms(client, f"{logs}&offset={log_bytes - PAGE_BYTES}", auth,
+                         args.samples)
+        line("log_page_near_end_ms", last, first, "ratio <=2")
+    finally:
+        portal.stop()
+
+
+if __name__ == "__main__":
+    main()

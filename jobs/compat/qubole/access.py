@@ -209,7 +209,7 @@ class RoleView(AccessView):
         self.record("roles.update", role)
         return Response({"status": OK, "roles": role_json(role)})
 
-    @extend_schema(responses=docs.QuboleStatusSerializer, parameters=[docs.ID],
+    @extend_schema(responses={200: docs.QuboleStatusSerializer}, parameters=[docs.ID],
                    operation_id="qubole_role_delete", tags=["qubole"])
     def delete(self, request, pk):
         role = self.visible(Role, "roles", pk, "delete")

@@ -126,6 +126,7 @@ class CommandView(QuboleView):
                    parameters=[docs.ID, docs.INCLUDE_QUERY_PROPERTIES], tags=["qubole"])
     def get(self, request, pk):
         """View Command Status: every field of Qubole's response, Qubole's status words."""
+        flag(request.query_params, "include_query_properties")  # accepted; nothing to add
         return Response(command_json(visible(self.member, pk), self.member))
 
     @extend_schema(request=docs.QuboleKillSerializer,

@@ -18,7 +18,7 @@ class QuboleCommandSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     path = serializers.CharField()
-    status = serializers.ChoiceField(["waiting", "running", "done", "error", "cancelled"])
+    status = serializers.CharField(help_text="waiting, running, done, error or cancelled.")
     created_at = serializers.CharField(help_text="YYYY-MM-DD HH:MM:SS UTC")
     updated_at = serializers.CharField()
     command_type = serializers.CharField()
@@ -67,8 +67,9 @@ class QuboleCommandListSerializer(serializers.Serializer):
 class QuboleSubmitSerializer(serializers.Serializer):
     """What the SDK sends (extra keys and nulls are tolerated)."""
 
-    command_type = serializers.ChoiceField(["ShellCommand", "PrestoCommand", "HiveCommand",
-                                            "SqlCommand", "SparkCommand", "DbTapQueryCommand"])
+    command_type = serializers.CharField(help_text=(
+        "ShellCommand, PrestoCommand, HiveCommand, SqlCommand, SparkCommand or "
+        "DbTapQueryCommand."))
     inline = serializers.CharField(required=False, help_text="ShellCommand: the script.")
     query = serializers.CharField(required=False, help_text="SQL commands: the query.")
     sql = serializers.CharField(required=False, help_text="SparkCommand: the SQL.")
@@ -84,7 +85,7 @@ class QuboleSubmitSerializer(serializers.Serializer):
 
 
 class QuboleKillSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(["kill"])
+    status = serializers.CharField(help_text='"kill"')
 
 
 class QuboleKillResultSerializer(serializers.Serializer):
@@ -102,7 +103,7 @@ class QuboleResultsSerializer(serializers.Serializer):
 class QuboleRoleSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    source = serializers.ChoiceField(["system-defined", "user-defined"])
+    source = serializers.CharField(help_text="system-defined or user-defined.")
     policy = serializers.CharField(help_text="The policy statements, as JSON text.")
     account_id = serializers.IntegerField()
 
@@ -110,7 +111,7 @@ class QuboleRoleSerializer(serializers.Serializer):
 class QuboleGroupSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    source = serializers.ChoiceField(["system-defined", "user-defined"])
+    source = serializers.CharField(help_text="system-defined or user-defined.")
     account_id = serializers.IntegerField()
     roles = serializers.ListField(child=serializers.DictField())
     members = serializers.ListField(child=serializers.DictField())
@@ -156,7 +157,7 @@ def _query(name, kind, text):
     return OpenApiParameter(name, kind, location=OpenApiParameter.QUERY, description=text)
 
 
-ID = OpenApiParameter("pk", str, location=OpenApiParameter.PATH, description="The id.")
+ID = OpenApiParameter("id", str, location=OpenApiParameter.PATH, description="The id.")
 INCLUDE_QUERY_PROPERTIES = _query("include_query_properties", str, "Accepted; no effect.")
 LIST_PARAMETERS = [
     _query("page", int, "Page number, from 1."),

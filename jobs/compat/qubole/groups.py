@@ -81,7 +81,7 @@ class GroupView(AccessView):
         group = change_group(self, group, held, members, **fields)
         return Response({"status": OK, "groups": group_json(group)})
 
-    @extend_schema(responses=docs.QuboleStatusSerializer, parameters=[docs.ID],
+    @extend_schema(responses={200: docs.QuboleStatusSerializer}, parameters=[docs.ID],
                    operation_id="qubole_group_delete", tags=["qubole"])
     def delete(self, request, pk):
         group = self.visible(Group, "groups", pk, "delete")

@@ -154,10 +154,15 @@ def test_the_list_pages_and_filters(member):
     ("per_page=101", "per_page"), ("page=0", "page"), ("page=x", "page"),
     ("status=bogus", "status"), ("command_type=PigCommand", "command_type"),
     ("start_date=yesterday", "start_date"), ("all_users=maybe", "all_users"),
-    ("page=999999999999999999", "page"),
+    ("page=999999999999999999", "page"), ("start_date=2026-13-45", "start_date"),
+    ("end_date=2026-02-30T25:00:00", "end_date"), ("name=a%00b", "name"),
+    ("include_headers=perhaps", "include_headers"),
 ])
 def test_bad_list_parameters_are_422_naming_them(member, query, field):
-    response = qubole(member).get(f"/api/v1.2/commands?{query}")
+    path = "commands"
+    if field == "include_headers":
+        path = f"commands/{shell(member)['id']}/results"
+    response = qubole(member).get(f"/api/v1.2/{path}?{query}")
     assert response.status_code == 422
     assert field in response.json()["errors"]
 
@@ -293,3 +298,32 @@ def test_the_representation_of_a_sql_command_names_its_qubole_type(member):
     command = Command.objects.get(pk=body["id"])
     assert command.command_type == "sql" and command.data_source.name == "default"
     assert command_json(command, member.membership)["label"] == "default"
+
+
+def test_the_hourly_rate_limit_answers_429_in_quboles_format(member):
+    member.account.api_rate_limit = 1
+    member.account.save()
+    client = qubole(member)
+    assert client.get("/api/v1.2/commands").status_code == 200
+    response = client.get("/api/v1.2/commands")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert response.json()["error"]["error_code"] == 429
+
+
+def test_naive_times_are_utc_and_a_whole_day_is_inclusive(member):
+    pk = shell(member)["id"]
+    created = Command.objects.get(pk=pk).created_at
+    client = qubole(member)
+    day = created.strftime("%Y-%m-%d")
+    for query in (f"start_date={day}&end_date={day}",
+                  f"start_date={created:%Y-%m-%dT%H:%M:00}"):
+        assert [c["id"] for c in client.get(f"/api/v1.2/commands?{query}").json()[
+            "commands"]] == [pk]
+
+
+def test_logs_are_two_queries_on_a_warm_process(member, warm_process,
+                                                django_assert_num_queries):
+    pk = shell(member)["id"]
+    warm_process(member)
+    with django_assert_num_queries(2):  # the row, then the log chunks
+        assert qubole(member).get(f"/api/v1.2/commands/{pk}/logs").status_code == 200

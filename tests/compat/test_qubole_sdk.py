@@ -80,6 +80,16 @@ def test_the_sdk_runs_a_shell_command_and_reads_results_logs_and_every_seed_fiel
     assert found.start_time >= found.submit_time and found.end_time >= found.start_time
 
 
+def test_the_sdk_prints_the_log_live_each_line_once(site, admin, capsys):
+    configure(site, admin.token)
+    cmd = ShellCommand.run(inline="echo first >&2; sleep 2; echo second >&2; echo out",
+                           print_logs_live=True)
+    assert cmd.status == "done"
+    printed = capsys.readouterr().err
+    assert printed.count("first") == 1 and printed.count("second") == 1
+    assert "out" not in printed  # stdout is the result, not the log
+
+
 def test_the_sdk_cancels_a_running_command(site, admin):
     configure(site, admin.token)
     cmd = ShellCommand.create(inline="sleep 60")

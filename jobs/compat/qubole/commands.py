@@ -1,8 +1,10 @@
 """Qubole's command endpoints: submit, list, status, kill, logs, inline results."""
 
 import json
+from datetime import UTC
 
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -73,21 +75,24 @@ class CommandsView(QuboleView):
 
 
 def _moment(params, name, end=False):
+    """``(lookup, value)`` of a start_date/end_date: a day, or a time (UTC unless it says)."""
     raw = params.get(name)
     if raw in (None, ""):
         return None
     text = str(raw)
-    value = parse_datetime(text) if "T" in text or " " in text else None
-    if value is None:
-        try:
-            day = parse_date(text)
-        except ValueError:
-            day = None
-        if day is None:
-            raise Invalid(f"{name} must be a date (YYYY-MM-DD) or a UTC time "
-                          "(YYYY-MM-DDTHH:MM:SSZ).", field=name)
-        return ("created_at__date__lte" if end else "created_at__date__gte"), day
-    return ("created_at__lte" if end else "created_at__gte"), value
+    try:
+        value = parse_datetime(text) if "T" in text or " " in text else None
+        day = parse_date(text) if value is None else None
+    except ValueError:  # well formed, but no such day or time
+        value = day = None
+    if value is not None:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, UTC)
+        return ("created_at__lte" if end else "created_at__gte"), value
+    if day is None:
+        raise Invalid(f"{name} must be a date (YYYY-MM-DD) or a UTC time "
+                      "(YYYY-MM-DDTHH:MM:SSZ).", field=name)
+    return ("created_at__date__lte" if end else "created_at__date__gte"), day
 
 
 def _filtered(queryset, member, params):
@@ -111,6 +116,8 @@ def _filtered(queryset, member, params):
                           field="status")
         queryset = queryset.filter(status__in=found)
     if params.get("name"):
+        if "\x00" in params["name"]:
+            raise Invalid("name must not hold NUL characters.", field="name")
         queryset = queryset.filter(name=params["name"][:200])
     for name, end in (("start_date", False), ("end_date", True)):
         moment = _moment(params, name, end)

@@ -327,3 +327,48 @@ def test_logs_are_two_queries_on_a_warm_process(member, warm_process,
     warm_process(member)
     with django_assert_num_queries(2):  # the row, then the log chunks
         assert qubole(member).get(f"/api/v1.2/commands/{pk}/logs").status_code == 200
+
+
+@pytest.mark.parametrize("kind,args,body_key", [
+    ("ShellCommand", ["--script", "echo $x$", "--tags", "a,b", "--name", "n"], "inline"),
+    ("PrestoCommand", ["--query", "select 1", "--cluster-label", "default"], "query"),
+    ("HiveCommand", ["--query", "select 1", "--macros", '[{"x": "1"}]'], "query"),
+    ("SqlCommand", ["--query", "select 1", "--notify"], "query"),
+    ("SparkCommand", ["--sql", "select 1"], "sql"),
+    ("DbTapQueryCommand", ["--db_tap_id", "{source}", "--query", "select 1"], "query"),
+])
+def test_what_the_cli_parses_is_accepted_with_all_its_nulls(member, kind, args, body_key):
+    """The body qds.py sends: the SDK's own parser's options, print_* popped as qds.py does,
+    tags split as Command.create does."""
+    import warnings
+
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    from qds_sdk import commands as sdk
+
+    from jobs.models import DataSource
+
+    source = DataSource.objects.default_for(member.account).pk
+    options = getattr(sdk, kind).parse([a.replace("{source}", str(source)) for a in args])
+    for key in ("print_logs", "print_logs_live"):
+        options.pop(key, None)
+    if options.get("tags") is not None:
+        options["tags"] = options["tags"].split(",")
+    response = qubole(member).post("/api/v1.2/commands", options, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["command_type"] == kind
+    assert body["command"][body_key] in ("select 1", "echo $x$")
+    if kind == "DbTapQueryCommand":
+        assert body["command"]["db_tap_id"] == source
+
+
+def test_the_schema_documents_quboles_error_object_for_its_paths(client):
+    schema = client.get("/api/schema/?format=json").json()
+    detail = schema["paths"]["/api/v1.2/commands/{id}"]["get"]["responses"]
+    assert set(detail) == {"200", "401", "403", "404", "422", "429"}
+    assert detail["404"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/QuboleError"}}}
+    documented = schema["components"]["schemas"]["QuboleCommand"]["properties"]
+    assert set(SEED_FIELDS) <= set(documented)
+    portal = schema["paths"]["/api/v1/commands/{id}/"]["get"]["responses"]["404"]
+    assert "application/problem+json" in portal["content"]

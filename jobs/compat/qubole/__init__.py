@@ -11,6 +11,8 @@ results through :mod:`jobs.results`, status words through :mod:`jobs.statuses`, 
 - ``submit``: a Qubole command body as a portal definition;
 - ``commands``: the command endpoints;
 - ``policies``: Qubole's policy statements <-> the portal's policies (one table);
-- ``access``: the role and group endpoints;
+- ``access``: the role endpoints and what role and group endpoints share;
+- ``groups``: the group endpoints;
+- ``urls``: the routes, without trailing slashes;
 - ``docs``: serializers that describe the JSON in the OpenAPI document.
 """

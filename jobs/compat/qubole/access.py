@@ -78,7 +78,8 @@ def _ids(value, field):
     return out
 
 
-def _name(model, value):
+def valid_name(model, value):
+    """``value`` if it is a valid role or group name (the model field's own rules)."""
     if not isinstance(value, str) or not value:
         raise Invalid("name is required: a string.", field="name")
     try:
@@ -169,7 +170,7 @@ class RolesView(AccessView):
         """Create a role from Qubole policy statements."""
         self.require("create", "roles")
         body = body_of(request)
-        name = _name(Role, body.get("name"))
+        name = valid_name(Role, body.get("name"))
         rules = role_policies(body)
         if rules is None:
             raise Invalid("policies is required.", field="policies")
@@ -197,7 +198,7 @@ class RoleView(AccessView):
         """Rename a role or replace its policies (not the built-in ones)."""
         role = self.visible(Role, "roles", pk, "update")
         body = body_of(request)
-        fields = {"name": _name(Role, body["name"])} if "name" in body else {}
+        fields = {"name": valid_name(Role, body["name"])} if "name" in body else {}
         rules = role_policies(body)
         with refusals():
             roles.check_editable(role)
@@ -228,7 +229,7 @@ class RoleDuplicateView(AccessView):
         role = self.visible(Role, "roles", pk)
         self.require("create", "roles")
         body = body_of(request)
-        name = _name(Role, body.get("name") or f"{role.name}-copy"[:100])
+        name = valid_name(Role, body.get("name") or f"{role.name}-copy"[:100])
         rules = role_policies(body, "policy")
         if rules is None:
             rules = [{"resource": p.resource, "actions": p.actions, "access": p.access,

@@ -10,13 +10,13 @@ from jobs.compat.qubole import docs
 from jobs.compat.qubole.access import (
     OK,
     AccessView,
-    _name,
     body_of,
     change_group,
     group_json,
     member_json,
     refusals,
     role_json,
+    valid_name,
 )
 from jobs.compat.qubole.base import Invalid
 
@@ -43,7 +43,7 @@ class GroupsView(AccessView):
         """Create a group, optionally with users (``members``) and ``roles`` (ids)."""
         self.require("create", "groups")
         body = body_of(request)
-        name = _name(Group, body.get("name"))
+        name = valid_name(Group, body.get("name"))
         members = self.members_named(body.get("members"))
         given = self.roles_named(body.get("roles"))
         group = create_group(self, name, given, members)
@@ -71,7 +71,7 @@ class GroupView(AccessView):
         """Rename; add ``members``/``roles``; take ``removed_members``/``removed_roles``."""
         group = self.visible(Group, "groups", pk, "update")
         body = body_of(request)
-        fields = {"name": _name(Group, body["name"])} if "name" in body else {}
+        fields = {"name": valid_name(Group, body["name"])} if "name" in body else {}
         members = set(group.members.all())
         members |= set(self.members_named(body.get("members")))
         members -= set(self.members_named(body.get("removed_members"), "removed_members"))
@@ -99,7 +99,7 @@ class GroupDuplicateView(AccessView):
         """A new group with this group's roles and users, named ``name``."""
         group = self.visible(Group, "groups", pk)
         self.require("create", "groups")
-        name = _name(Group, body_of(request).get("name") or f"{group.name}-copy"[:100])
+        name = valid_name(Group, body_of(request).get("name") or f"{group.name}-copy"[:100])
         copy = create_group(self, name, list(group.roles.all()), list(group.members.all()))
         return Response({"status": OK, "groups": group_json(copy)})
 

@@ -110,6 +110,10 @@ def check_group_removal(member, group):
         problem = policy.grant_problem(member, taken=group.roles.all())
         if problem:
             raise Forbidden(problem)
+        if any(policy.is_admin_role(r) for r in group.roles.all()) and not (
+                policy.other_active_admins(member.account_id, excluding_group=group.pk)):
+            raise Conflicting("The account needs at least one active admin: this group "
+                              "holds the last ones.")
 
 
 # -- writes (after the checks) ---------------------------------------------------------------

@@ -211,3 +211,18 @@ def test_role_and_group_lists_are_few_queries_on_a_warm_process(admin, warm_proc
         assert len(client.get("/api/v1.2/roles").json()["roles"]) == 3
     with django_assert_num_queries(4):  # the groups, their roles, members, members' users
         assert len(client.get("/api/v1.2/groups").json()["groups"]) == 2
+
+
+def test_a_group_holding_the_last_admins_cannot_be_deleted(admin, account):
+    client = qubole(admin)
+    admins = builtin(account, SYSTEM_ADMIN, Group)
+    admin_role = builtin(account, SYSTEM_ADMIN)
+    group = client.post("/api/v1.2/groups", {"name": "owners", "roles": str(admin_role.pk),
+                                             "members": str(admin.membership.pk)},
+                        format="json").json()["groups"]
+    assert client.put(f"/api/v1.2/groups/{admins.pk}/qbol_users/{admin.membership.pk}/remove"
+                      ).status_code == 200  # still an admin through "owners"
+    response = client.delete(f"/api/v1.2/groups/{group['id']}")
+    assert response.status_code == 409
+    assert "active admin" in response.json()["error"]["error_message"]
+    assert Group.objects.filter(pk=group["id"]).exists()

@@ -182,6 +182,11 @@ def test_groups_take_users_by_id_or_email_and_roles_by_id(admin, member):
     ({"name": SYSTEM_ADMIN, "policies": ALLOW_ALL}, "name"),
     ({"name": "runners", "policies": '[{"resource": "all", "condition": {"x": 1}}]'},
      "policies"),
+    ({"name": "runners", "policies": "[" * 5000 + "]" * 5000}, "policies"),
+    ({"name": "runners", "policies": '[{"resource": "all\\u0000"}]'}, "policies"),
+    ({"name": "runners", "policies": json.dumps([{"resource": "all"}] * 101)}, "policies"),
+    ({"name": "runners", "policies": '[{"resource": "command", "action": "[[[[1]]]]"}]'},
+     "policies"),
 ])
 def test_bad_roles_are_422_naming_the_field(admin, body, field):
     response = qubole(admin).post("/api/v1.2/roles", body, format="json")

@@ -10,12 +10,13 @@ given as ``condition`` and are shown the same way. Resources the portal does not
 granted but is not would mislead whoever reads it.
 """
 
-import json
 
 from accounts import policy
+from jobportal import untrusted
 from jobs.compat.qubole.base import Invalid
 
 ALL = "all"
+MAX_STATEMENTS = 100
 CRUD = {"create": ["create"], "read": ["read"], "update": ["update"], "delete": ["delete"]}
 # Qubole resource -> (portal resource, {Qubole action: portal actions}). "all" as an action
 # is every action of the resource, everywhere.
@@ -54,7 +55,7 @@ def _actions(value, resource):
         return [ALL]
     if isinstance(value, str):
         try:
-            decoded = json.loads(value)
+            decoded = untrusted.loads(value)
         except ValueError:
             decoded = [part.strip() for part in value.split(",")]
         value = decoded if isinstance(decoded, list) else [decoded]
@@ -73,13 +74,16 @@ def to_portal(statements):
     """Policy rows (dicts of resource, actions, access, conditions) for Qubole statements."""
     if isinstance(statements, str):
         try:
-            statements = json.loads(statements)
+            # JSON inside a string, so the parser's checks (nesting, NUL) have not seen it.
+            statements = untrusted.loads(statements)
         except ValueError as exc:
             raise Invalid(f"policies is not JSON: {exc}.", field="policies") from exc
     if isinstance(statements, dict):
         statements = [statements]
     if not isinstance(statements, list) or not all(isinstance(s, dict) for s in statements):
         raise Invalid("policies must be a list of policy statements.", field="policies")
+    if len(statements) > MAX_STATEMENTS:
+        raise Invalid(f"At most {MAX_STATEMENTS} policy statements.", field="policies")
     rules = []
     for statement in statements:
         access = str(statement.get("access", "allow")).lower()

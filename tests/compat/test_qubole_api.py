@@ -266,7 +266,8 @@ def test_results_inline_for_a_finished_shell_command(member, acme_command):
     Command.objects.filter(pk=acme_command).update(status=Status.DONE)
     body = qubole(member).get(f"/api/v1.2/commands/{acme_command}/results?inline=True"
                               "&include_headers=false").json()
-    assert body == {"inline": True, "results": "a\tb\n", "command_type": "ShellCommand"}
+    assert body == {"inline": True, "results": "a\tb\n", "command_type": "ShellCommand",
+                    "truncated": False}
 
 
 def test_a_result_too_large_to_inline_points_to_the_portals_pages(member, acme_command,

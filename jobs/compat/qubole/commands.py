@@ -204,8 +204,9 @@ class ResultsView(QuboleView):
                 "this portal does not have). Read it in pages from the portal's API.",
                 portal_results=f"/api/v1/commands/{command.pk}/results/",
                 portal_download=f"/api/v1/commands/{command.pk}/results/download/")
-        return Response({"inline": True, "results": text,
-                         "command_type": qubole_type(command)}, status=status.HTTP_200_OK)
+        return Response({"inline": True, "results": text, "command_type": qubole_type(command),
+                         "truncated": command.result_truncated or command.log_truncated},
+                        status=status.HTTP_200_OK)
 
 
 def _cell(value):

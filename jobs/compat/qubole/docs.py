@@ -98,6 +98,9 @@ class QuboleResultsSerializer(serializers.Serializer):
     inline = serializers.BooleanField()
     results = serializers.CharField(help_text="Tab-separated rows, one a line.")
     command_type = serializers.CharField()
+    truncated = serializers.BooleanField(help_text=(
+        "The command's output hit the portal's limits (JOBPORTAL_MAX_RESULT_ROWS / _BYTES, "
+        "JOBPORTAL_MAX_LOG_BYTES): the result is cut there."))
 
 
 class QuboleRoleSerializer(serializers.Serializer):

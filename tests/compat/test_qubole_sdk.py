@@ -196,3 +196,13 @@ def test_qds_py_roles_and_groups_grant_rights_to_a_second_member(site, admin, ac
     refused = qds(site, newcomer.token, "role", "create", "--name", "mine", "--policy",
                   '[{"access": "allow", "resource": "all"}]')
     assert refused.returncode == 1 and "Status code 403" in refused.stderr
+    holders = json.loads(qds(site, admin.token, "role", "list-groups", str(role["id"])).stdout)
+    assert [g["name"] for g in holders["groups"]] == ["runners-group"]
+    unassigned = qds(site, admin.token, "role", "unassign-role", str(role["id"]),
+                     "--group-id", str(group["id"]))
+    assert unassigned.returncode == 0, unassigned.stderr
+    configure(site, newcomer.token)
+    with pytest.raises(ForbiddenAccess):  # taken away as soon as the change is made
+        ShellCommand.create(inline="true")
+    deleted = qds(site, admin.token, "role", "delete", str(role["id"]))
+    assert json.loads(deleted.stdout) == {"status": "success"}

@@ -21,9 +21,8 @@ CRUD = {"create": ["create"], "read": ["read"], "update": ["update"], "delete": 
 # Qubole resource -> (portal resource, {Qubole action: portal actions}). "all" as an action
 # is every action of the resource, everywhere.
 TABLE = {
-    ALL: ("*", {"create": ["create", "submit"], "read": ["read"],
-                "update": ["update", "cancel", "rerun"], "delete": ["delete"],
-                "execute": ["run"]}),
+    ALL: ("*", {"create": ["create", "submit", "rerun"], "read": ["read"],
+                "update": ["update", "cancel"], "delete": ["delete"], "execute": ["run"]}),
     "account": ("account", {"read": ["read"], "update": ["update"]}),
     "command": ("commands", {"create": ["submit", "rerun"], "read": ["read"],
                              "update": ["cancel"]}),

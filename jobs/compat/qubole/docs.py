@@ -160,7 +160,7 @@ def _query(name, kind, text):
     return OpenApiParameter(name, kind, location=OpenApiParameter.QUERY, description=text)
 
 
-ID = OpenApiParameter("id", str, location=OpenApiParameter.PATH, description="The id.")
+ID = OpenApiParameter("id", int, location=OpenApiParameter.PATH, description="The id.")
 INCLUDE_QUERY_PROPERTIES = _query("include_query_properties", str, "Accepted; no effect.")
 LIST_PARAMETERS = [
     _query("page", int, "Page number, from 1."),

@@ -74,17 +74,35 @@ def test_access_read_roles_and_groups(actors, account, path, who, status):
 
 
 @pytest.mark.parametrize("method,path", [
-    ("put", "roles/{role}"), ("delete", "roles/{role}"),
-    ("put", "groups/{group}/roles/{role}/assign"), ("delete", "groups/{group}"),
+    ("put", "roles/{role}"), ("delete", "roles/{role}"), ("post", "roles/{role}/duplicate"),
+    ("put", "groups/{group}"), ("delete", "groups/{group}"),
+    ("post", "groups/{group}/duplicate"), ("put", "groups/{group}/roles/{role}/assign"),
+    ("put", "groups/{group}/roles/{role}/unassign"),
+    ("put", "groups/{group}/qbol_users/{user}/add"),
+    ("put", "groups/{group}/qbol_users/{user}/remove"),
 ])
 @pytest.mark.parametrize("who,status", [("member", 403), ("reader", 403), ("outsider", 404)])
 def test_access_change_roles_and_groups(actors, admin, method, path, who, status):
     role = create_role(admin, "custom").json()["roles"]["id"]
     group = qubole(admin).post("/api/v1.2/groups", {"name": "custom-group"},
                                format="json").json()["groups"]["id"]
-    response = getattr(qubole(actors[who]), method)(
-        "/api/v1.2/" + path.format(role=role, group=group), {"name": "renamed"}, format="json")
+    url = path.format(role=role, group=group, user=actors["member"].membership.pk)
+    response = getattr(qubole(actors[who]), method)(f"/api/v1.2/{url}", {"name": "renamed"},
+                                                    format="json")
     assert response.status_code == status
+    assert Role.objects.filter(pk=role, name="custom").exists()
+    assert Group.objects.filter(pk=group, name="custom-group", members=None).exists()
+
+
+@pytest.mark.parametrize("path", ["roles", "groups"])
+@pytest.mark.parametrize("who,status", [("admin", 200), ("member", 403), ("reader", 403),
+                                        ("outsider", 200)])
+def test_access_lists_of_roles_and_groups(actors, account, path, who, status):
+    response = qubole(actors[who]).get(f"/api/v1.2/{path}")
+    assert response.status_code == status
+    if status == 200:
+        accounts = {item["account_id"] for item in response.json()[path]}
+        assert accounts == {actors[who].account.pk}
 
 
 def test_builtin_roles_and_groups_stay_as_they_are(admin, account):

@@ -249,3 +249,14 @@ def test_a_group_holding_the_last_admins_cannot_be_deleted(admin, account):
     assert response.status_code == 409
     assert "active admin" in response.json()["error"]["error_message"]
     assert Group.objects.filter(pk=group["id"]).exists()
+
+
+@pytest.mark.parametrize("path", ["roles/{other_role}/assign", "qbol_users/{other_user}/add",
+                                  "roles/x/unassign", "qbol_users/no@such.user/remove"])
+def test_a_role_or_user_of_another_account_in_the_path_is_404(admin, account, outsider, path):
+    group = builtin(account, SYSTEM_USER, Group)
+    url = path.format(other_role=builtin(outsider.account, SYSTEM_USER).pk,
+                      other_user=outsider.membership.pk)
+    response = qubole(admin).put(f"/api/v1.2/groups/{group.pk}/{url}")
+    assert response.status_code == 404
+    assert response.json()["error"]["error_code"] == 404

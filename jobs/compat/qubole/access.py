@@ -107,21 +107,29 @@ class AccessView(QuboleView):
         return obj
 
     def roles_named(self, value, field="roles"):
-        return [self._one(Role, "roles", ref, field) for ref in _ids(value, field)]
+        """The account's roles named in a body field (422 naming it for one that is not)."""
+        return [self.one(Role, ref, field) for ref in _ids(value, field)]
 
     def members_named(self, value, field="members"):
-        return [self._one(Membership, "members", ref, field) for ref in _ids(value, field)]
+        """The account's members named by id or email in a body field."""
+        return [self.one(Membership, ref, field) for ref in _ids(value, field)]
 
-    def _one(self, model, resource, ref, field):
+    def one(self, model, ref, field=None):
+        """The account's role or member ``ref``: 422 naming ``field``, or 404 when the
+        reference is part of the path (``field`` None)."""
         rows = model.objects.filter(account_id=self.member.account_id)
-        if model is Membership and "@" in ref:
-            found = rows.filter(user__email=ref.lower()).first()
+        text = str(ref)
+        if model is Membership and "@" in text:
+            found = rows.filter(user__email=text.lower()[:254]).first()
         else:
-            pk = reads.parse_pk(ref)
+            pk = reads.parse_pk(text)
             found = rows.filter(pk=pk).first() if pk is not None else None
-        if found is None:
-            raise Invalid(f"No {model.__name__.lower()} {ref} in your account.", field=field)
-        return found
+        if found is not None:
+            return found
+        noun = "user" if model is Membership else "role"
+        if field is None:
+            raise not_found(noun, ref)
+        raise Invalid(f"No {noun} {ref} in your account.", field=field)
 
     def record(self, action, obj):
         audit.record(action, member=self.member, obj=obj, request=self.request, shape="qubole")

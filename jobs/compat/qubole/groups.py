@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from accounts import policy, roles
-from accounts.models import Group
+from accounts.models import Group, Membership, Role
 from jobs.compat.qubole import docs
 from jobs.compat.qubole.access import (
     OK,
@@ -133,7 +133,7 @@ class GroupUserChangeView(AccessView):
                    parameters=[docs.ID, OTHER], tags=["qubole"])
     def put(self, request, pk, ref):
         group = self.visible(Group, "groups", pk, "update")
-        user = self.members_named(ref, "user")[0]
+        user = self.one(Membership, ref)
         members = set(group.members.all())
         members = members | {user} if self.change == "add" else members - {user}
         group = change_group(self, group, members_after=members)
@@ -149,7 +149,7 @@ class GroupRoleChangeView(AccessView):
                    parameters=[docs.ID, OTHER], tags=["qubole"])
     def put(self, request, pk, ref):
         group = self.visible(Group, "groups", pk, "update")
-        role = self.roles_named(ref, "role")[0]
+        role = self.one(Role, ref)
         held = set(group.roles.all())
         if (role in held) == (self.change == "assign"):
             raise Invalid(f"Role {role.pk} is {'already' if role in held else 'not'} "

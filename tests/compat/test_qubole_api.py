@@ -373,3 +373,26 @@ def test_the_schema_documents_quboles_error_object_for_its_paths(client):
     assert set(SEED_FIELDS) <= set(documented)
     portal = schema["paths"]["/api/v1/commands/{id}/"]["get"]["responses"]["404"]
     assert "application/problem+json" in portal["content"]
+
+
+def test_a_sql_label_naming_a_data_source_picks_it_and_any_other_is_a_queue(member, admin):
+    from jobs.models import DataSource, Engine
+
+    warehouse = DataSource.objects.create(account=member.account, name="warehouse",
+                                          engine=Engine.SQLITE, target="/nonexistent.db",
+                                          created_by=admin.user)
+    client = qubole(member)
+    picked = client.post("/api/v1.2/commands", {"command_type": "HiveCommand",
+                                                "query": "select 1", "label": "warehouse"},
+                         format="json").json()
+    command = Command.objects.get(pk=picked["id"])
+    assert (command.data_source_id, command.label, picked["label"]) == (
+        warehouse.pk, "default", "warehouse")
+    queued = client.post("/api/v1.2/commands", {"command_type": "HiveCommand",
+                                                "query": "select 1", "label": "gpu"},
+                         format="json").json()
+    command = Command.objects.get(pk=queued["id"])
+    assert (command.label, command.data_source.name, queued["label"]) == (
+        "gpu", "default", "gpu")
+    shell_label = shell(member, label="gpu")
+    assert Command.objects.get(pk=shell_label["id"]).label == "gpu"

@@ -63,11 +63,14 @@ def check_rules(member, role, rules):
 
 
 def check_editable(role):
+    """Built-in roles keep their rules and names."""
     if role.builtin:
         raise Conflicting("Built-in roles cannot be changed; create a custom role instead.")
 
 
 def check_role_removal(member, role):
+    """A role may go unless built in, or held by members whose loss the caller's rights do
+    not cover."""
     if role.builtin:
         raise Conflicting("Built-in roles cannot be deleted.")
     if _held(role):
@@ -104,6 +107,8 @@ def check_group_change(member, group, roles=None, members=None):
 
 
 def check_group_removal(member, group):
+    """A group may go unless built in, its members' loss is beyond the caller's rights, or
+    it is how the account's last active admins hold system-admin."""
     if group.builtin:
         raise Conflicting("Built-in groups cannot be deleted.")
     if group.members.exists():

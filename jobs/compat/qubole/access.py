@@ -25,6 +25,7 @@ OK = "success"
 
 
 def role_json(role):
+    """A role as Qubole shows it: its policies as statement JSON text."""
     return {"id": role.pk, "name": role.name,
             "source": "system-defined" if role.builtin else "user-defined",
             "policy": json.dumps(from_portal(role.policies.all())),
@@ -32,6 +33,7 @@ def role_json(role):
 
 
 def group_json(group):
+    """A group with its roles and users (memberships)."""
     return {"id": group.pk, "name": group.name,
             "source": "system-defined" if group.builtin else "user-defined",
             "account_id": group.account_id,
@@ -40,6 +42,7 @@ def group_json(group):
 
 
 def member_json(membership):
+    """A user of a group: the membership."""
     return {"id": membership.pk, "email": membership.user.email, "name": membership.user.name,
             "is_active": membership.is_active}
 
@@ -147,6 +150,7 @@ def change_group(view, group, roles_after=None, members_after=None, **fields):
 
 
 def role_policies(body, key="policies"):
+    """Portal rules for the statements in ``body[key]``, or None when absent."""
     value = body.get(key)
     if value is None:
         return None
@@ -154,6 +158,7 @@ def role_policies(body, key="policies"):
 
 
 def body_of(request):
+    """The JSON object a change sends (422 for anything else)."""
     if not isinstance(request.data, dict):
         raise Invalid("The body must be a JSON object.")
     return request.data
@@ -187,6 +192,7 @@ class RolesView(AccessView):
 
 
 def create_role(view, name, rules):
+    """A new role with these rules (the name checked as the portal does), audited."""
     with refusals():
         roles.check_name(Role, view.member.account_id, name)
         role = roles.save_role(Role(account=view.member.account), rules, name=name)

@@ -77,6 +77,7 @@ class QuboleView(APIView):
 
 
 def not_found(noun, pk):
+    """404 for an object that is not in the caller's account (or not theirs to see)."""
     return exceptions.NotFound(f"No {noun} {pk} in your account.")
 
 

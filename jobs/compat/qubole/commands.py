@@ -35,6 +35,7 @@ LOG_MAX_BYTES = 16 * 1024**2
 
 
 def visible(member, pk, noun="command"):
+    """The command ``pk`` if the member may read it (one query), else 404."""
     command = reads.visible_command(member, pk)
     if command is None:
         raise not_found(noun, pk)

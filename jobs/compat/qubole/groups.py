@@ -51,6 +51,7 @@ class GroupsView(AccessView):
 
 
 def create_group(view, name, given, members):
+    """A new group with these roles and members, by the portal's rules, audited."""
     with refusals():
         roles.check_name(Group, view.member.account_id, name)
         roles.check_group_change(view.member, None, given, members)

@@ -32,6 +32,7 @@ def qubole_type(command):
 
 
 def epoch(value):
+    """Epoch seconds, or None."""
     return int(value.timestamp()) if value is not None else None
 
 

@@ -10,7 +10,8 @@ processes x 8 threads gthread, CONN_MAX_AGE=60. Both servers run at once and sha
 machine's cores, so rounds alternate floor and target and never load both at the same
 moment. Load comes from wrk (16 connections) in its own process; figures are medians.
 
-One summary line per figure: ``name value floor ratio target``.
+One summary line per figure: ``name value floor ratio target``. ``qubole_detail`` is
+``GET /api/v1.2/commands/{id}`` (Qubole's shape) against the same one-row floor.
 """
 
 import argparse
@@ -92,8 +93,12 @@ def main():
         def rps(target, headers=None):
             return lambda: requests_per_second(target, seconds, headers)
 
-        figure("detail", rps(detail, auth), rps(f"{floor_url}/floor/commands/{ids[0]}/"),
-               0.7, rounds, "one-row floor")
+        one_row = rps(f"{floor_url}/floor/commands/{ids[0]}/")
+        figure("detail", rps(detail, auth), one_row, 0.7, rounds, "one-row floor")
+        # Qubole's View Command Status (jobs/compat/qubole), as qds-sdk asks for it.
+        figure("qubole_detail", rps(f"{url}/api/v1.2/commands/{ids[0]}",
+                                    {"X-AUTH-TOKEN": token}),
+               one_row, 0.7, rounds, "one-row floor")
         figure("list50", rps(f"{url}/api/v1/commands/", auth),
                rps(f"{floor_url}/floor/commands/"), 0.4, rounds, "list floor")
         running = portal.submit("sleep 3600")[0]

@@ -9,7 +9,9 @@ are added here by rule rather than repeated on every view:
 - 404 where the path names an object;
 - 409 where the object's state can forbid the request (listed in ``CONFLICTS``).
 
-Every error is an RFC 9457 problem (``application/problem+json``, schema ``Problem``). The
+Every error is an RFC 9457 problem (``application/problem+json``, schema ``Problem``), except
+under a compatibility shape with an error format of its own (``SHAPES``: Qubole's under
+``/api/v1.2/``), whose operations get that format and the codes that shape answers. The
 token may come in any one of four ways, so each security scheme is its own alternative.
 """
 
@@ -48,17 +50,66 @@ CONFLICTS = [
 ]
 
 
+QUBOLE_ERROR = {
+    "type": "object",
+    "description": "Qubole's error object; errors: field -> messages for invalid input.",
+    "properties": {
+        "error": {"type": "object", "properties": {
+            "error_code": {"type": "integer"}, "error_message": {"type": "string"}},
+            "required": ["error_code", "error_message"]},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+    },
+    "required": ["error"],
+}
+# Qubole's shape: field errors are 422 (400 only for a body that is not JSON), a refused
+# change of a built-in role or group is 409.
+QUBOLE_CONFLICTS = [("put", r"/roles/\{id\}$"), ("delete", r"/(roles|groups)/\{id\}$")]
+QUBOLE_PHRASES = {**PHRASES, 400: "The body is not JSON.",
+                  409: "Built-in roles and groups cannot change this way.",
+                  422: "Invalid input, or (results) the command has not finished or its "
+                       "result is too large to inline: see error_message."}
+
+
+def _qubole_codes(path, method, operation):
+    codes = {401, 403, 429}
+    if method in BODY_METHODS:
+        codes |= {400, 413, 422}
+    if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+        codes.add(422)
+    if "{" in path:
+        codes.add(404)
+    if path.endswith("/results"):
+        codes.add(422)
+    if any(method == m and re.search(pattern, path) for m, pattern in QUBOLE_CONFLICTS):
+        codes.add(409)
+    return sorted(codes)
+
+
+# path prefix -> (schema name, schema, content type, codes(path, method, operation), phrases)
+SHAPES = {"/api/v1.2/": ("QuboleError", QUBOLE_ERROR, "application/json", _qubole_codes,
+                         QUBOLE_PHRASES)}
+
+
 def add_problem_responses(result, generator, request, public):
     """``POSTPROCESSING_HOOKS`` entry: error responses and alternative security schemes."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM
-    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM
+    default = ({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+               _error_codes, PHRASES)
+    shapes = {}
+    for prefix, (name, schema, content_type, codes, phrases) in SHAPES.items():
+        schemas[name] = schema
+        shapes[prefix] = ({content_type: {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                          codes, phrases)
     for path, operations in result.get("paths", {}).items():
+        content, codes, phrases = next(
+            (shape for prefix, shape in shapes.items() if path.startswith(prefix)), default)
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for code in _error_codes(path, method, operation):
-                operation["responses"][str(code)] = {"description": PHRASES[code],
-                                                     "content": problem}
+            for code in codes(path, method, operation):
+                operation["responses"][str(code)] = {"description": phrases[code],
+                                                     "content": content}
             _alternatives(operation)
     return result
 

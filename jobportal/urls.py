@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
+    path("api/v1.2/", include("jobs.compat.qubole.urls")),  # Qubole's shape (qds-sdk)
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
          name="swagger-ui"),

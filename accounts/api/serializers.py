@@ -1,13 +1,27 @@
 """Serializers of the accounts API. Validation only; changes go through model/policy helpers."""
 
+from contextlib import contextmanager
+
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts import policy
+from accounts import policy, roles
 from accounts.authentication import membership_of
 from accounts.models import ApiToken, Group, Membership, Policy, Role, User
 from jobportal.fields import JSONField
+
+
+@contextmanager
+def refusals(field_level=True):
+    """A refused change of roles or groups as a validation error: of the field being
+    validated, or (``field_level=False``) under the field it names."""
+    try:
+        yield
+    except roles.ChangeRefused as exc:
+        if field_level or exc.field is None:
+            raise serializers.ValidationError(exc.message) from exc
+        raise serializers.ValidationError({exc.field: exc.message}) from exc
 
 
 class AccountScopedSlugField(serializers.SlugRelatedField):
@@ -70,41 +84,23 @@ class RoleSerializer(serializers.ModelSerializer):
         read_only_fields = ["builtin"]
 
     def validate_policies(self, value):
-        member = membership_of(self.context["request"])
-        role = self.instance
-        if role is not None and role.groups.filter(members__isnull=False).exists() and not (
-                policy.may_grant(member, role.policies.all()) and policy.may_grant(member, value)):
-            raise serializers.ValidationError(
-                "Changing the rules of a role that members hold needs every right it names, "
-                "before and after.")
+        with refusals():
+            roles.check_rules(membership_of(self.context["request"]), self.instance, value)
         return value
 
     def validate_name(self, value):
-        member = membership_of(self.context["request"])
-        clash = Role.objects.filter(account_id=member.account_id, name=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError("A role with this name exists in the account.")
+        with refusals():
+            roles.check_name(Role, membership_of(self.context["request"]).account_id, value,
+                             self.instance)
         return value
 
-    @transaction.atomic
     def create(self, validated_data):
         rules = validated_data.pop("policies")
-        role = Role.objects.create(**validated_data)
-        Policy.objects.bulk_create(Policy(role=role, **rule) for rule in rules)
-        return role
+        return roles.save_role(Role(), rules, **validated_data)
 
-    @transaction.atomic
     def update(self, instance, validated_data):
-        rules = validated_data.pop("policies", None)
-        for field, value in validated_data.items():
-            setattr(instance, field, value)
-        instance.save()
-        if rules is not None:
-            instance.policies.all().delete()
-            Policy.objects.bulk_create(Policy(role=instance, **rule) for rule in rules)
-        return instance
+        return roles.save_role(instance, validated_data.pop("policies", None),
+                               **validated_data)
 
 
 class GroupSerializer(serializers.ModelSerializer):
@@ -118,47 +114,17 @@ class GroupSerializer(serializers.ModelSerializer):
         read_only_fields = ["builtin"]
 
     def validate_name(self, value):
-        member = membership_of(self.context["request"])
-        clash = Group.objects.filter(account_id=member.account_id, name=value)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise serializers.ValidationError("A group with this name exists in the account.")
-        if self.instance is not None and self.instance.builtin and value != self.instance.name:
-            raise serializers.ValidationError("Built-in groups keep their name.")
-        return value
-
-    def validate_roles(self, value):
-        if self.instance is not None and self.instance.builtin and (
-            {r.pk for r in value} != set(self.instance.roles.values_list("pk", flat=True))
-        ):
-            raise serializers.ValidationError("Built-in groups keep their roles.")
+        with refusals():
+            roles.check_name(Group, membership_of(self.context["request"]).account_id, value,
+                             self.instance)
         return value
 
     def validate(self, attrs):
-        """Who gains or loses which role through this change (only roles grant roles), and
-        the account keeps an active admin."""
-        member = membership_of(self.context["request"])
-        group = self.instance
-        old_roles = set(group.roles.all()) if group else set()
-        old_members = set(group.members.all()) if group else set()
-        new_roles = set(attrs.get("roles", old_roles))
-        new_members = set(attrs.get("members", old_members))
-        given = (new_roles - old_roles if old_members & new_members else set()) | (
-            new_roles if new_members - old_members else set())
-        taken = (old_roles - new_roles if old_members & new_members else set()) | (
-            old_roles if old_members - new_members else set())
-        field = "members" if new_members != old_members else "roles"
-        problem = policy.grant_problem(member, given, taken)
-        if problem:
-            raise serializers.ValidationError({field: problem})
-        admin_role = next((r for r in old_roles if policy.is_admin_role(r)), None)
-        if admin_role is not None and taken and group is not None:
-            keeps = any(m.is_active for m in new_members) if admin_role in new_roles else False
-            if not keeps and not policy.other_active_admins(member.account_id,
-                                                            excluding_group=group.pk):
-                raise serializers.ValidationError(
-                    {field: "The account needs at least one active admin."})
+        """Who gains or loses which role through this change: the rules of
+        :func:`accounts.roles.check_group_change`."""
+        with refusals(field_level=False):
+            roles.check_group_change(membership_of(self.context["request"]), self.instance,
+                                     attrs.get("roles"), attrs.get("members"))
         return attrs
 
 

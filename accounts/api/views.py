@@ -1,5 +1,7 @@
 """The accounts part of the portal API: who am I, my tokens, and the account's access setup."""
 
+from contextlib import contextmanager
+
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -7,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import audit, policy
+from accounts import audit, policy, roles
 from accounts.api.serializers import (
     GroupSerializer,
     InvitationSerializer,
@@ -175,12 +177,8 @@ class GroupViewSet(AccountScopedViewSet):
         return super().get_queryset().prefetch_related("roles", "members")
 
     def perform_destroy(self, instance):
-        if instance.builtin:
-            raise Conflict("Built-in groups cannot be deleted.")
-        if instance.members.exists():
-            problem = policy.grant_problem(self.member, taken=instance.roles.all())
-            if problem:
-                raise exceptions.PermissionDenied(problem)
+        with refusals():
+            roles.check_group_removal(self.member, instance)
         super().perform_destroy(instance)
 
 
@@ -195,16 +193,23 @@ class RoleViewSet(AccountScopedViewSet):
         return super().get_queryset().prefetch_related("policies")
 
     def perform_update(self, serializer):
-        if serializer.instance.builtin:
-            raise Conflict("Built-in roles cannot be changed; create a custom role instead.")
+        with refusals():
+            roles.check_editable(serializer.instance)
         with transaction.atomic():
             super().perform_update(serializer)
 
     def perform_destroy(self, instance):
-        if instance.builtin:
-            raise Conflict("Built-in roles cannot be deleted.")
-        if instance.groups.filter(members__isnull=False).exists():
-            problem = policy.grant_problem(self.member, taken=[instance])
-            if problem:
-                raise exceptions.PermissionDenied(problem)
+        with refusals():
+            roles.check_role_removal(self.member, instance)
         super().perform_destroy(instance)
+
+
+@contextmanager
+def refusals():
+    """A refused change of roles or groups: 409 for built-in objects, 403 for rights."""
+    try:
+        yield
+    except roles.Conflicting as exc:
+        raise Conflict(exc.message) from exc
+    except roles.Forbidden as exc:
+        raise exceptions.PermissionDenied(exc.message) from exc

@@ -404,3 +404,14 @@ def test_a_new_user_is_added_as_an_active_member_at_once(admin):
     body = admin.client.post("/api/v1/members/", {"email": "new@acme.test", "name": "New"},
                              format="json").json()
     assert (body["is_active"], body["invitation_pending"], body["name"]) == (True, False, "New")
+
+
+def test_a_group_holding_the_last_admins_cannot_be_deleted(admin, account):
+    owners = admin.client.post("/api/v1/groups/", {
+        "name": "owners", "roles": ["system-admin"], "members": [admin.membership.pk]},
+        format="json")
+    assert owners.status_code == 201, owners.content
+    Group.objects.get(account=account, name="system-admin").members.remove(admin.membership)
+    response = admin.client.delete(f"/api/v1/groups/{owners.json()['id']}/")
+    assert response.status_code == 409
+    assert "active admin" in response.json()["detail"]

@@ -102,6 +102,11 @@ def pages(deep_cursor):
         ("api_list_date", f"/api/v1/commands/?created_after={day}", "token", 100),
         ("api_list_search", "/api/v1/commands/?search=job%2042", "token", 100),
         ("api_list_deep_cursor", deep_cursor, "token", 100),
+        ("qubole_list", "/api/v1.2/commands?per_page=50&all_users=1", "token", 100),
+        ("qubole_list_status", "/api/v1.2/commands?per_page=50&all_users=1&status=error",
+         "token", 100),
+        ("qubole_list_page_10", "/api/v1.2/commands?page=10&per_page=50&all_users=1", "token",
+         100),
         ("admin_changelist", "/admin/jobs/command/", "admin", 300),
         ("admin_search", "/admin/jobs/command/?q=label%3Agpu", "admin", 300),
         ("admin_date_drilldown", f"/admin/jobs/command/?created_at__year={today.tm_year}"

@@ -13,11 +13,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-import duckdb
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
+from jobs.executors.sql_engines import load_duckdb
 from jobs.models import Dataset, DatasetFormat
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def _quoted(text):
 
 def inspect(path, file_format):
     """``(columns, row_count)`` of the file, read by DuckDB with access to that file only."""
+    duckdb = load_duckdb()
     conn = duckdb.connect(":memory:", config={
         "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         "allow_community_extensions": False,

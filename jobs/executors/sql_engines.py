@@ -7,6 +7,7 @@ orchestration in `jobs.executors.sql` turns that into a `SqlError`. Keeping `Sql
 this module avoids an import cycle.
 """
 
+import importlib
 import logging
 import math
 import re
@@ -14,15 +15,23 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import duckdb
 import psycopg
 import psycopg.errors
 from psycopg import pq
 from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
 
+if TYPE_CHECKING:
+    import duckdb
+
 logger = logging.getLogger(__name__)
+
+
+def load_duckdb():
+    """DuckDB, imported on first use: it adds ~17 MiB to every process that imports it, and
+    web processes and idle workers need it only when a DuckDB query or upload comes."""
+    return importlib.import_module("duckdb")
 
 
 class EngineResult(Protocol):
@@ -404,7 +413,9 @@ class DuckdbSession:
     """A DuckDB database opened read_only, with the given files as views, external access
     limited to those files and directories, and the configuration locked."""
 
-    errors = (duckdb.Error,)
+    @property
+    def errors(self):
+        return (load_duckdb().Error,)
 
     def __init__(
         self,
@@ -419,6 +430,7 @@ class DuckdbSession:
         self._workdir: str | None = None
 
     def open(self) -> None:
+        duckdb = load_duckdb()
         self._workdir = tempfile.mkdtemp(prefix="jobportal-duckdb-")
         path = self._target
         if path == ":memory:":
@@ -483,6 +495,7 @@ class DuckdbSession:
         return "could not open the DuckDB database or its tables"
 
     def classify(self, exc: BaseException) -> tuple[str, str]:
+        duckdb = load_duckdb()
         if isinstance(exc, duckdb.PermissionException):
             return "ReadOnly", str(exc)
         if isinstance(exc, duckdb.InvalidInputException) and (

@@ -8,13 +8,13 @@ SIGTERM) stops everything cleanly: workers finish or hand back what they run; a 
 stops running commands, a third kills.
 """
 
+import json
 import os
 import sys
 
 from django.conf import settings
 
 from jobportal.cli import PortalCommand
-from jobportal.procs import Child, Supervisor, worker_preexec
 
 
 class Command(PortalCommand):
@@ -46,11 +46,17 @@ class Command(PortalCommand):
                "--workers", str(web_workers)]
         if no_access_log:
             web.append("--no-access-log")
-        children = [Child("web", lambda: web)]
+        children = [{"name": "web", "argv": web, "replace": False}]
         if not no_worker:
             worker = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker",
                       "--queues", "*"]
-            children += [Child(f"worker-{slot}", lambda: worker, replace=True,
-                               preexec=worker_preexec) for slot in range(1, concurrency + 1)]
-        supervisor = Supervisor(children, log=self.stderr.write, cwd=settings.BASE_DIR)
-        sys.exit(supervisor.run())
+            children += [{"name": f"worker-{slot}", "argv": worker, "replace": True}
+                         for slot in range(1, concurrency + 1)]
+        plan = {"cwd": str(settings.BASE_DIR), "children": children}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The supervisor needs none of Django: become it, keeping this pid (and run from the
+        # project, so `-m jobportal.procs` is found whether or not it is installed).
+        os.chdir(settings.BASE_DIR)
+        os.execv(sys.executable,  # noqa: S606 (our own interpreter and module, no shell)
+                 [sys.executable, "-m", "jobportal.procs", json.dumps(plan)])

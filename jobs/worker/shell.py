@@ -3,18 +3,18 @@ Django-free executor in :mod:`jobs.executors.shell`.
 
 A fresh working directory per run (removed afterwards unless ``KEEP_WORKDIRS``), a clean
 environment (nothing of the worker's own, plus ``runtime_env.env_vars`` and ``JOBPORTAL_*``
-facts), the configured resource limits, the bubblewrap sandbox (:mod:`jobs.sandbox`; a command
+facts), the command's package (``runtime_env.package``) unpacked as its working directory, the
+configured resource limits, the bubblewrap sandbox (:mod:`jobs.sandbox`; a command
 is refused when the sandbox cannot start) and, optionally, another OS user.
 """
 
-import dataclasses
 import os
 import pwd
 import shutil
 import signal
 from pathlib import Path
 
-from jobs import sandbox
+from jobs import packages, sandbox
 from jobs.executors import shell
 from jobs.logs import tail
 from jobs.models import Status
@@ -45,26 +45,44 @@ class ShellCommandRun:
                                      f"cannot start one: {state.reason}. Operators: see "
                                      "docs/commands.md#isolation."}
         workdir = self.workdir()
-        cwd = (self.command.runtime_env or {}).get("working_dir") or str(workdir)
-        spec = shell.ShellSpec(
-            argv=[self.config["SHELL"], "-c", self.command.script],
-            env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
-            kill_grace=self.config["KILL_GRACE_SECONDS"],
-            sandbox=sandbox.spec_for(self.command, workdir, cwd) if sandbox.enabled() else None,
-        )
         try:
             uid, gid = self.run_as(workdir)
-            spec = dataclasses.replace(spec, user=uid, group=gid,
-                                       limits=self.limits(own_user=uid is not None))
+            cwd = self.working_directory(workdir, uid, gid)
+            spec = shell.ShellSpec(
+                argv=[self.config["SHELL"], "-c", self.command.script],
+                env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
+                kill_grace=self.config["KILL_GRACE_SECONDS"],
+                sandbox=sandbox.spec_for(self.command, workdir, cwd)
+                if sandbox.enabled() else None,
+                user=uid, group=gid, limits=self.limits(own_user=uid is not None),
+            )
             return self.outcome(shell.run(spec, self.run, tick_interval=0.1))
         except (KeyError, PermissionError) as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed",
                     "error_message": f"Cannot run as user {sandbox.run_as_name()!r}: {exc}"}
+        except packages.PackageError as exc:
+            return {"status": Status.ERROR, "error_type": "RuntimeEnvSetupFailed",
+                    "error_message": f"The working directory package cannot be unpacked: "
+                                     f"{exc.message}"}
         except shell.ExecutorError as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed", "error_message": str(exc)}
         finally:
             if not self.config["KEEP_WORKDIRS"]:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+    def working_directory(self, workdir, uid, gid):
+        """Where the command starts: its package unpacked in the work directory, an allowed
+        ``working_dir`` of the host, or the fresh work directory itself."""
+        env = self.command.runtime_env or {}
+        uri = env.get("package")
+        if uri:
+            package = packages.find(self.command.account_id, uri)
+            if package is None:
+                raise packages.PackageError(f"{uri} is no longer stored (pruned or deleted).")
+            target = workdir / "working_dir"
+            packages.unpack(package, target, uid, gid)
+            return str(target)
+        return env.get("working_dir") or str(workdir)
 
     def workdir(self):
         root = Path(self.config["WORK_ROOT"])

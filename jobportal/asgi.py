@@ -8,7 +8,8 @@ under load (docs/benchmarks.md). Here the synchronous parts of a request run on 
 set of long-lived threads instead, like gunicorn's ``gthread`` workers, so connections persist,
 are health-checked and retired by ``CONN_MAX_AGE`` as under WSGI, and never outnumber the
 threads. A streaming response gives its thread back as soon as it starts streaming: an event
-stream is an async generator and holds no thread while it waits.
+stream is an async generator and holds no thread while it waits. WebSocket connections, which
+Django's handler refuses, go to :mod:`jobportal.websockets`.
 """
 
 import asyncio
@@ -67,6 +68,10 @@ class PooledThreadsASGIHandler(ASGIHandler):
         self.threads = RequestThreads(threads)
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            from jobportal.websockets import dispatch  # needs the apps loaded
+
+            return await dispatch(scope, receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         borrowed = Borrowed(self.threads, await self.threads.borrow())

@@ -9,8 +9,10 @@ are added here by rule rather than repeated on every view:
 - 404 where the path names an object;
 - 409 where the object's state can forbid the request (listed in ``CONFLICTS``).
 
-Every error is an RFC 9457 problem (``application/problem+json``, schema ``Problem``). The
-token may come in any one of four ways, so each security scheme is its own alternative.
+Every error is an RFC 9457 problem (``application/problem+json``, schema ``Problem``), except
+on the paths of shapes whose clients expect their own format (``PLAIN_TEXT``: Ray's job API
+answers errors as plain text). The token may come in any one of several ways, so each
+security scheme is its own alternative.
 """
 
 import re
@@ -46,19 +48,30 @@ CONFLICTS = [
     ("patch", r"/(roles|groups|data-sources)/\{id\}/$"),
     ("delete", r"/(roles|groups|members|data-sources|saved-queries)/\{id\}/$"),
 ]
+# Error answers in plain text (the shape's own format), by path pattern.
+PLAIN_TEXT = r"^/api/(version|jobs/|packages/)"
+# (method, path pattern, code): answers beyond the rules above.
+EXTRA_CODES = [
+    ("delete", r"^/api/jobs/\{ref\}$", 400),  # a job that has not ended
+    ("get", r"^/api/packages/", 400),  # a name that is not a package's
+]
+# (method, path pattern): operations that read no body although their method may carry one.
+NO_BODY = [("post", r"^/api/jobs/\{ref\}/stop$")]
 
 
 def add_problem_responses(result, generator, request, public):
     """``POSTPROCESSING_HOOKS`` entry: error responses and alternative security schemes."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    text = {"text/plain": {"schema": {"type": "string"}}}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            content = text if re.search(PLAIN_TEXT, path) else problem
             for code in _error_codes(path, method, operation):
                 operation["responses"][str(code)] = {"description": PHRASES[code],
-                                                     "content": problem}
+                                                     "content": content}
             _alternatives(operation)
     return result
 
@@ -69,15 +82,21 @@ def _error_codes(path, method, operation):
     if secured:
         codes |= {401, 403, 429}
     parameters = operation.get("parameters", [])
-    if method in BODY_METHODS:
+    if method in BODY_METHODS and not _listed(NO_BODY, method, path):
         codes |= {400, 413}
     if any(p.get("in") == "query" for p in parameters):
         codes.add(400)
     if "{" in path:
         codes.add(404)
-    if any(method == m and re.search(pattern, path) for m, pattern in CONFLICTS):
+    if _listed(CONFLICTS, method, path):
         codes.add(409)
+    codes |= {code for m, pattern, code in EXTRA_CODES
+              if m == method and re.search(pattern, path)}
     return sorted(codes)
+
+
+def _listed(rules, method, path):
+    return any(method == m and re.search(pattern, path) for m, pattern in rules)
 
 
 def _alternatives(operation):

@@ -12,8 +12,10 @@ import re
 from rest_framework import serializers
 
 from jobportal.fields import StrictCharField
+from jobs import statuses
 from jobs.api.serializers import SubmitSerializer
 from jobs.models import CommandType
+from jobs.statuses import Shape
 
 # Ray's client names uploaded working directories gcs://_ray_pkg_<content hash>.zip.
 PACKAGE_PROTOCOL = "gcs"
@@ -28,6 +30,7 @@ REFUSED = {
     "conda": "conda is not supported: the portal does not build environments per job.",
     "py_modules": "py_modules is not supported: put the modules in working_dir.",
 }
+RAY_STATUS_WORDS = sorted(set(statuses.WORDS[Shape.RAY].values()))
 # Portal fields named in its errors, as a Ray client calls them.
 RAY_FIELD_NAMES = {"script": "entrypoint"}
 
@@ -144,8 +147,8 @@ class JobDetailsSerializer(serializers.Serializer):
     job_id = serializers.CharField(help_text="The portal's command id.")
     submission_id = serializers.CharField()
     driver_info = DriverInfoSerializer(allow_null=True)
-    status = serializers.ChoiceField(choices=["PENDING", "RUNNING", "SUCCEEDED", "FAILED",
-                                              "STOPPED"])
+    # A string, not a choice: a second "status" enum would rename the portal's in the schema.
+    status = serializers.CharField(help_text=f"One of {', '.join(RAY_STATUS_WORDS)}.")
     entrypoint = serializers.CharField()
     message = serializers.CharField()
     error_type = serializers.CharField(allow_null=True)

@@ -76,10 +76,6 @@ class RayView(APIView):
         return command
 
 
-ERRORS = {code: OpenApiResponse(OpenApiTypes.STR, description=text) for code, text in {
-    400: "Invalid request (Ray's text).", 404: "No such job visible to the caller."}.items()}
-
-
 class VersionView(RayView):
     @extend_schema(responses=ray_serializers.VersionSerializer, tags=["ray"])
     def get(self, request):
@@ -97,7 +93,7 @@ class JobsView(RayView):
         return Response([representation.job_details(c, member) for c in commands])
 
     @extend_schema(request=ray_serializers.RaySubmitSerializer,
-                   responses={200: ray_serializers.SubmitResponseSerializer, **ERRORS},
+                   responses={200: ray_serializers.SubmitResponseSerializer},
                    tags=["ray"])
     def post(self, request):
         """Submit a job. A submission id that is taken answers 400, as Ray does."""
@@ -139,13 +135,13 @@ class JobsView(RayView):
 
 
 class JobView(RayView):
-    @extend_schema(responses={200: ray_serializers.JobDetailsSerializer, **ERRORS},
+    @extend_schema(responses={200: ray_serializers.JobDetailsSerializer},
                    tags=["ray"])
     def get(self, request, ref):
         """One job by submission id or job id."""
         return Response(representation.job_details(self.job(ref), self.member))
 
-    @extend_schema(responses={200: ray_serializers.DeleteResponseSerializer, **ERRORS},
+    @extend_schema(responses={200: ray_serializers.DeleteResponseSerializer},
                    tags=["ray"])
     def delete(self, request, ref):
         """Delete a job that has ended, with its logs (400 while it is active)."""
@@ -163,8 +159,8 @@ class JobView(RayView):
 
 
 class StopView(RayView):
-    @extend_schema(request=None, responses={200: ray_serializers.StopResponseSerializer,
-                                            **ERRORS}, tags=["ray"])
+    @extend_schema(request=None, responses={200: ray_serializers.StopResponseSerializer},
+                   tags=["ray"])
     def post(self, request, ref):
         """Stop a job: at once if it has not started, else its worker ends its processes;
         ``stopped`` is false for a job that had already ended."""
@@ -180,7 +176,7 @@ class StopView(RayView):
 
 
 class LogsView(RayView):
-    @extend_schema(responses={200: ray_serializers.LogsResponseSerializer, **ERRORS},
+    @extend_schema(responses={200: ray_serializers.LogsResponseSerializer},
                    tags=["ray"])
     def get(self, request, ref):
         """The job's output, stdout and stderr interleaved as written; at most
@@ -220,7 +216,7 @@ class PackageView(RayView):
     def body_limit(self):
         return settings.JOBPORTAL["MAX_PACKAGE_BYTES"], "JOBPORTAL_MAX_PACKAGE_BYTES"
 
-    @extend_schema(responses={200: OpenApiResponse(description="Stored."), **ERRORS},
+    @extend_schema(responses={200: OpenApiResponse(description="Stored.")},
                    tags=["ray"])
     def get(self, request, protocol, name):
         """200 when the account has this package (and the caller may submit), else 404."""
@@ -229,10 +225,10 @@ class PackageView(RayView):
         if not policy.can(member, "submit", "commands", command_type=CommandType.SHELL) or (
                 not packages.exists(member.account_id, uri)):
             raise RayError(f"Package {uri} does not exist", 404)
-        return HttpResponse(status=200)
+        return HttpResponse(status=200, content_type=TEXT)
 
     @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY},
-                   responses={200: OpenApiResponse(description="Stored."), **ERRORS},
+                   responses={200: OpenApiResponse(description="Stored.")},
                    tags=["ray"])
     def put(self, request, protocol, name):
         """Store a zipped working directory (checked whole first; an unsafe one is 400)."""
@@ -253,5 +249,5 @@ class PackageView(RayView):
             raise RayError(f"Package {uri}: {exc.message}") from exc
         if created:
             audit.record("packages.upload", member=member, request=request, uri=uri)
-        return HttpResponse(status=200)
+        return HttpResponse(status=200, content_type=TEXT)
 

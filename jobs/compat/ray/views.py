@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -200,6 +200,13 @@ def log_tail(command, limit):
             + data.decode("utf-8", errors="replace"))
 
 
+PACKAGE_PARAMETERS = [
+    OpenApiParameter("protocol", str, OpenApiParameter.PATH, enum=["gcs"]),
+    OpenApiParameter("name", str, OpenApiParameter.PATH, pattern=(
+        ray_serializers.PACKAGE_NAME_RE.pattern), description="_ray_pkg_<hash>.zip"),
+]
+
+
 class PackageView(RayView):
     """``/api/packages/{protocol}/{name}``: the client asks whether its working directory is
     stored (GET) and uploads it when not (PUT, the zip as the body)."""
@@ -217,7 +224,7 @@ class PackageView(RayView):
         return settings.JOBPORTAL["MAX_PACKAGE_BYTES"], "JOBPORTAL_MAX_PACKAGE_BYTES"
 
     @extend_schema(responses={200: OpenApiResponse(description="Stored.")},
-                   tags=["ray"])
+                   parameters=PACKAGE_PARAMETERS, tags=["ray"])
     def get(self, request, protocol, name):
         """200 when the account has this package (and the caller may submit), else 404."""
         uri = self.package_uri(protocol, name)
@@ -229,7 +236,7 @@ class PackageView(RayView):
 
     @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY},
                    responses={200: OpenApiResponse(description="Stored.")},
-                   tags=["ray"])
+                   parameters=PACKAGE_PARAMETERS, tags=["ray"])
     def put(self, request, protocol, name):
         """Store a zipped working directory (checked whole first; an unsafe one is 400)."""
         uri = self.package_uri(protocol, name)

@@ -133,6 +133,13 @@ def main():
 
         figure(f"detail_with_{STREAMS}_streams", with_streams, rps(detail, auth), 0.8,
                rounds, "without streams")
+
+        def with_tails():
+            with HeldStreams(f"{url}/api/jobs/{running}/logs/tail", token, STREAMS):
+                return requests_per_second(detail, seconds, auth)
+
+        figure(f"detail_with_{STREAMS}_ray_tails", with_tails, rps(detail, auth), 0.8,
+               rounds, "without tails")
         portal.shell(f"from jobs import lifecycle; from jobs.models import Command;"
                      f"lifecycle.cancel(Command.objects.get(pk={running}))")
     finally:

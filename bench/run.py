@@ -18,6 +18,8 @@ runs = {
     "status_endpoint.py": [*(["--quick"] if args.quick else []),
                            *(["--database-url", args.database_url] if args.database_url else [])],
     "sql_memory.py": ["--rows", "200000"] if args.quick else [],
+    "ray_client.py": [*(["--jobs", "10"] if args.quick else []),
+                      *(["--database-url", args.database_url] if args.database_url else [])],
 }
 for script, extra in runs.items():
     print(f"== {script}", flush=True)

@@ -69,9 +69,7 @@ class PooledThreadsASGIHandler(ASGIHandler):
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            from jobportal.websockets import dispatch  # needs the apps loaded
-
-            return await dispatch(scope, receive, send)
+            return await websocket_dispatch(scope, receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         borrowed = Borrowed(self.threads, await self.threads.borrow())
@@ -93,4 +91,6 @@ class PooledThreadsASGIHandler(ASGIHandler):
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobportal.settings")
 django.setup(set_prefix=False)
+from jobportal.websockets import dispatch as websocket_dispatch  # noqa: E402 (needs the apps)
+
 application = PooledThreadsASGIHandler(int(os.environ.get("JOBPORTAL_WEB_THREADS", "8")))

@@ -8,6 +8,7 @@ from jobs import lifecycle
 from jobs.logs import LogWriter
 from jobs.models import Command, Status
 from tests.jobs.factories import submit_shell
+from tests.jobs.test_indexes import some_commands as some_commands  # a fixture
 from tests.jobs.test_sql_support import submit_sql, submitted
 
 SEED_FIELDS = {"type", "entrypoint", "submission_id", "driver_info", "status", "start_time",
@@ -302,3 +303,23 @@ def test_the_list_of_50_jobs_costs_one_query(member, warm_process, django_assert
     warm_process(member)
     with django_assert_num_queries(1):
         assert len(member.client.get("/api/jobs/").json()) == 50
+
+
+def test_the_lookup_by_submission_id_or_id_uses_indexes_not_a_scan(member, some_commands):
+    from django.db import connection
+
+    from jobs import reads
+
+    sql, _, _ = reads._statement(connection.alias, reads.BY_REF)
+    params = [member.account.pk, "old-7", 7, "old-7"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        text = "\n".join(str(row[-1]) for row in cursor.fetchall())
+    # PostgreSQL: the unique (account, submission_id) index OR the primary key; SQLite: its
+    # MULTI-INDEX OR of the same two.
+    assert "command_submission_id_unique" in text or "(account_id=? AND submission_id=?)" in (
+        text), text
+    assert "Seq Scan on jobs_command" not in text and "SCAN jobs_command" not in text, text

@@ -93,9 +93,23 @@ class RaySubmitSerializer(serializers.Serializer):
                     "(gcs://_ray_pkg_<hash>.zip), as the Ray client uploads a local directory.")
         return {key: value[key] for key in RUNTIME_ENV_KEYS if key in value}
 
-    def portal_definition(self):
-        """The portal's submission for this request: ``(data, package uri or None)``; the
-        data still has to pass the portal's :class:`SubmitSerializer`."""
+    def portal_submission(self):
+        """``(fields, package uri or None)``: the portal's validated definition of this
+        request, the package and the requested resources in its ``runtime_env``."""
+        definition, uri = self._portal_definition()
+        fields = portal_fields(definition)
+        env = dict(fields.get("runtime_env") or {})
+        if uri is not None:
+            env["package"] = uri
+        resources = self._requested_resources()
+        if resources:
+            env["requested_resources"] = resources
+        if env:
+            fields["runtime_env"] = env
+        return fields, uri
+
+    def _portal_definition(self):
+        """The portal's submission data for this request (to pass its SubmitSerializer)."""
         data = self.validated_data
         env = data.get("runtime_env") or {}
         definition = {"command_type": CommandType.SHELL, "script": data["entrypoint"]}
@@ -108,7 +122,7 @@ class RaySubmitSerializer(serializers.Serializer):
             definition["submission_id"] = submission_id
         return definition, env.get("working_dir")
 
-    def requested_resources(self):
+    def _requested_resources(self):
         """What the entrypoint asked to reserve, recorded (the worker's limits apply)."""
         names = ("num_cpus", "num_gpus", "memory", "resources", "label_selector")
         data = self.validated_data

@@ -99,17 +99,7 @@ class JobsView(RayView):
         """Submit a job. A submission id that is taken answers 400, as Ray does."""
         request_serializer = ray_serializers.RaySubmitSerializer(data=request.data)
         request_serializer.is_valid(raise_exception=True)
-        definition, uri = request_serializer.portal_definition()
-        fields = ray_serializers.portal_fields(definition)
-        env = dict(fields.get("runtime_env") or {})
-        if uri is not None:
-            env["package"] = uri
-        resources = request_serializer.requested_resources()
-        if resources:
-            env["requested_resources"] = resources
-        if env:
-            fields["runtime_env"] = env
-        command = self.submit(fields, uri)
+        command = self.submit(*request_serializer.portal_submission())
         return Response({"job_id": command.submission_id,
                          "submission_id": command.submission_id})
 

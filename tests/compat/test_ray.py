@@ -323,3 +323,19 @@ def test_the_lookup_by_submission_id_or_id_uses_indexes_not_a_scan(member, some_
     assert "command_submission_id_unique" in text or "(account_id=? AND submission_id=?)" in (
         text), text
     assert "Seq Scan on jobs_command" not in text and "SCAN jobs_command" not in text, text
+
+
+@pytest.mark.parametrize("text, status, says", [
+    ('{"entrypoint": "' + "x" * (10 * 1024**2) + '"}', 413, "10485760 bytes"),
+    ('{"entrypoint": "echo", "runtime_env": {"env_vars": ' + "[" * 40 + "]" * 40 + "}}", 400,
+     "runtime_env"),
+    ('{"entrypoint": "echo \\u0000"}', 400, "entrypoint"),
+    ('{"entrypoint": "echo", "entrypoint_num_cpus": NaN}', 400, "NaN"),
+    ('["entrypoint"]', 400, ""),
+])
+def test_hostile_submissions_are_4xx_in_plain_text_and_write_nothing(member, text, status,
+                                                                      says):
+    response = member.client.generic("POST", "/api/jobs/", text,
+                                     content_type="application/json")
+    assert says in text_error(response, status)
+    assert not Command.objects.exists()

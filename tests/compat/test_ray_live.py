@@ -217,3 +217,23 @@ def test_the_portal_api_sees_the_same_jobs(site, client):
     pk = client.get_job_info(job).job_id
     body = httpx.get(f"{site.url}/api/v1/commands/{pk}/", headers=site.headers).json()
     assert body["submission_id"] == job and body["script"] == "echo same"
+
+
+def test_jobs_and_their_logs_survive_a_restart_of_the_portal(tmp_path):
+    from ray.job_submission import JobSubmissionClient
+
+    site = Site(tmp_path)
+    serve = site.serve()
+    try:
+        client = JobSubmissionClient(site.url, headers=site.headers)
+        job = client.submit_job(entrypoint="echo kept")
+        wait_until_done(client, job)
+    finally:
+        assert stop(serve) == 0
+    serve = site.serve()
+    try:
+        client = JobSubmissionClient(site.url, headers=site.headers)
+        assert client.get_job_status(job) == "SUCCEEDED"
+        assert client.get_job_logs(job) == "kept\n"
+    finally:
+        assert stop(serve) == 0

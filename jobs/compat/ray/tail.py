@@ -11,7 +11,6 @@ only. Unlike the portal's SSE it has no time limit: Ray's client does not reconn
 
 import asyncio
 import codecs
-import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
@@ -55,52 +54,55 @@ async def tail_logs(scope, receive, send, ref):
         return await deny(scope, send, 429, "This account has too many open log streams; "
                           "close one and retry.")
     await send({"type": "websocket.accept"})
-    gone = asyncio.Event()
-    listener = asyncio.create_task(_listen(receive, gone))
+    follower = asyncio.create_task(Follower(command_id, send).run())
+    listener = asyncio.create_task(_until_disconnect(receive))
     reason = "client went away"
     try:
-        if await Follower(command_id, send, gone).run():
-            reason = "ended"
-            await send({"type": "websocket.close", "code": 1000})
+        done, _ = await asyncio.wait({follower, listener}, return_when=asyncio.FIRST_COMPLETED)
+        failure = follower.exception() if follower in done else None
+        if follower in done and not isinstance(failure, OSError):  # OSError: the client left
+            reason = "failed" if failure else "ended"
+            if failure:
+                logger.error("log tail for command %s failed", command_id, exc_info=failure)
+            # 1011: the server could not go on; Ray's client then reads the job's status.
+            await send({"type": "websocket.close", "code": 1011 if failure else 1000})
     except OSError:
-        pass  # the connection broke while sending: nothing more to do
+        pass  # the connection broke while closing: nothing more to do
     finally:
+        for task in (follower, listener):
+            task.cancel()
         slot.release()
-        listener.cancel()
         logger.info("log tail for command %s %s", command_id, reason)
 
 
-async def _listen(receive, gone):
-    """Watch for the client's close (the client sends nothing else that matters)."""
+async def _until_disconnect(receive):
+    """Return when the client closes (it sends nothing else that matters)."""
     while (await receive())["type"] != "websocket.disconnect":
         pass
-    gone.set()
 
 
 class Follower:
-    """Sends the log of one command from byte 0 until it has ended and all was sent."""
+    """Sends the log of one command from byte 0 until it has ended and all was sent; the
+    caller cancels it when the client goes away."""
 
-    def __init__(self, command_id, send, gone):
-        self.command_id, self.send, self.gone = command_id, send, gone
+    def __init__(self, command_id, send):
+        self.command_id, self.send = command_id, send
         self.offset = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     async def run(self):
-        """True when the job ended and its whole log was sent; False if the client left."""
-        while not self.gone.is_set():
+        while True:
             row = await shared_status.row(self.command_id)
             if row is None:  # deleted meanwhile
-                return True
+                return
             ended = statuses.is_terminal(row["status"])
             await self.send_new(row["log_size"], ended)
             if ended and self.offset >= row["log_size"]:
-                return True
-            with contextlib.suppress(TimeoutError):  # the interval passed, the client is there
-                await asyncio.wait_for(self.gone.wait(), POLL_SECONDS)
-        return False
+                return
+            await asyncio.sleep(POLL_SECONDS)
 
     async def send_new(self, size, ended):
-        while self.offset < size and not self.gone.is_set():
+        while self.offset < size:
             page = await sync_to_async(read_log)(self.command_id, self.offset, LOG_PAGE_BYTES)
             if not page.data:
                 return

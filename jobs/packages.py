@@ -194,50 +194,53 @@ def _drain(archive, info, total, limits, out=None):
     return total
 
 
-def unpack(package, target, uid=None, gid=None, limits=None):
-    """Unpack ``package`` into the directory ``target`` (created; must not exist), owned by
-    ``uid``/``gid`` when given. Raises :class:`PackageError` (the caller removes ``target``)."""
+def unpack(package, target, limits=None):
+    """Unpack ``package`` into the directory ``target`` (created; must not exist) as the
+    worker's own user, in a directory no other user may change (the command's user gets the
+    tree afterwards, :func:`give`). Raises :class:`PackageError` (the caller removes
+    ``target``)."""
     limits = limits or Limits.configured()
     try:
-        return _unpack(package, target, uid, gid, limits)
+        return _unpack(package, target, limits)
     except OSError as exc:  # a missing stored file, a name that is both file and directory
         raise PackageError(f"{package.uri}: {exc.strerror or exc}.") from exc
 
 
-def _unpack(package, target, uid, gid, limits):
+def _unpack(package, target, limits):
     os.mkdir(target, 0o755)
-    _own(target, uid, gid)
     total = 0
     with package.file.open("rb") as fileobj:
         for item, kind in _members(fileobj, limits):
             path = os.path.join(target, *item.path.parts)
-            _make_parents(target, item.path, uid, gid)
+            _make_parents(target, item.path)
             if kind == "dir":
                 if not os.path.isdir(path):
                     os.mkdir(path, 0o755)
-                    _own(path, uid, gid)
                 continue
-            # Exclusive, no link followed: nothing already there (or planted) is written.
+            # Exclusive, no link followed: nothing already there is written through.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          0o755 if item.executable else 0o644)
             with os.fdopen(fd, "wb") as out:
                 total = _drain(item.archive, item.info, total, limits, out)
-            _own(path, uid, gid)
     return total
 
 
-def _make_parents(target, relative, uid, gid):
+def _make_parents(target, relative):
     path = target
     for part in relative.parts[:-1]:
         path = os.path.join(path, part)
         if not os.path.isdir(path):
             os.mkdir(path, 0o755)  # fails on a file of that name: that archive is refused
-            _own(path, uid, gid)
 
 
-def _own(path, uid, gid):
-    if uid is not None:
-        os.chown(path, uid, gid, follow_symlinks=False)
+def give(target, uid, gid):
+    """Hand an unpacked tree to ``uid``/``gid``, deepest entries first: a directory changes
+    hands only after everything in it did, so its new owner can no longer swap an entry
+    for a link that this walk would follow."""
+    for root, dirs, files in os.walk(target, topdown=False):
+        for name in (*files, *dirs):
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+    os.chown(target, uid, gid, follow_symlinks=False)
 
 
 def prune(account, cutoff, dry_run=False):

@@ -21,6 +21,7 @@ from jobs.models import Status
 from jobs.worker.leftovers import run_marker
 
 SAFE_BASE_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+PACKAGE_DIR = "working_dir"  # where a command's package is unpacked, in its work directory
 
 
 def run_shell(run):
@@ -46,8 +47,9 @@ class ShellCommandRun:
                                      "docs/commands.md#isolation."}
         workdir = self.workdir()
         try:
+            # The package is unpacked while the work directory is still the worker's alone.
+            cwd = self.working_directory(workdir)
             uid, gid = self.run_as(workdir)
-            cwd = self.working_directory(workdir, uid, gid)
             spec = shell.ShellSpec(
                 argv=[self.config["SHELL"], "-c", self.command.script],
                 env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
@@ -70,7 +72,7 @@ class ShellCommandRun:
             if not self.config["KEEP_WORKDIRS"]:
                 shutil.rmtree(workdir, ignore_errors=True)
 
-    def working_directory(self, workdir, uid, gid):
+    def working_directory(self, workdir):
         """Where the command starts: its package unpacked in the work directory, an allowed
         ``working_dir`` of the host, or the fresh work directory itself."""
         env = self.command.runtime_env or {}
@@ -79,8 +81,8 @@ class ShellCommandRun:
             package = packages.find(self.command.account_id, uri)
             if package is None:
                 raise packages.PackageError(f"{uri} is no longer stored (pruned or deleted).")
-            target = workdir / "working_dir"
-            packages.unpack(package, target, uid, gid)
+            target = workdir / PACKAGE_DIR
+            packages.unpack(package, target)
             return str(target)
         return env.get("working_dir") or str(workdir)
 
@@ -122,13 +124,16 @@ class ShellCommandRun:
 
     def run_as(self, workdir):
         """(uid, gid) of the run-as user (:func:`jobs.sandbox.run_as_name`), owning the fresh
-        working directory; (None, None) to stay the worker's own user."""
+        working directory and the unpacked package; (None, None) to stay the worker's own
+        user."""
         name = sandbox.run_as_name()
         if not name:
             return None, None
         entry = pwd.getpwnam(name)
         if entry.pw_uid == os.geteuid():
             return None, None
+        if (workdir / PACKAGE_DIR).is_dir():
+            packages.give(workdir / PACKAGE_DIR, entry.pw_uid, entry.pw_gid)
         for path in (workdir, workdir / "tmp"):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         return entry.pw_uid, entry.pw_gid

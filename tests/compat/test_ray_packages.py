@@ -159,6 +159,8 @@ def test_unpacking_recreates_the_files_with_their_executable_bit(member, tmp_pat
     package, _ = packages.store(member.membership, "gcs://" + NAME, io.BytesIO(buffer.getvalue()))
     target = tmp_path / "wd"
     assert packages.unpack(package, str(target)) == len(b"#!/bin/sh\necho hi\n") + 5
+    packages.give(str(target), 65534, 65534)
+    assert {os.stat(p).st_uid for p in [target, *target.rglob("*")]} == {65534}
     assert (target / "data/readme.txt").read_bytes() == b"hello"
     assert os.stat(target / "bin/run.sh").st_mode & 0o111
 

@@ -201,6 +201,29 @@ def test_bad_submissions_are_400_naming_the_field_and_write_nothing(member, body
     assert not Command.objects.exists()
 
 
+@pytest.mark.parametrize("env_vars", [{"REGION": "eu"}, '{"REGION": "eu"}'])
+def test_openyuanrongs_envvars_spelling_is_env_vars(member, env_vars):
+    response = submit(member, runtime_env={"envVars": env_vars})
+    assert response.status_code == 200, response.content
+    assert Command.objects.get().runtime_env == {"env_vars": {"REGION": "eu"}}
+
+
+@pytest.mark.parametrize("runtime_env", [{"envVars": "{not json"}, {"envVars": "[1]"},
+                                         {"envVars": {"A": "1"}, "env_vars": {"B": "2"}}])
+def test_bad_envvars_are_400(member, runtime_env):
+    assert text_error(submit(member, runtime_env=runtime_env), 400).startswith("runtime_env")
+    assert not Command.objects.exists()
+
+
+def test_logs_cost_two_queries_on_a_warm_process(member, warm_process,
+                                                 django_assert_num_queries):
+    command = submit_shell(member)
+    write_log(command, ("stdout", b"hi\n"))
+    warm_process(member)
+    with django_assert_num_queries(2):  # the job, its log
+        assert member.client.get(f"/api/jobs/{command.pk}/logs").json() == {"logs": "hi\n"}
+
+
 def test_pip_is_refused_with_what_to_do_instead(member):
     text = text_error(submit(member, runtime_env={"pip": ["numpy"]}), 400)
     assert "pip is not supported" in text and "workers" in text

@@ -178,3 +178,19 @@ def test_prune_removes_unused_packages_but_keeps_those_active_commands_name(memb
     lifecycle.cancel(active)
     call_command("prune", stdout=io.StringIO())
     assert not Package.objects.exists() and stored_files(media) == []
+
+
+def test_operators_see_packages_read_only_and_deleting_one_removes_its_file(member, media,
+                                                                            client):
+    from accounts.models import User
+
+    put(member, archive(("a", b"x")))
+    package = Package.objects.get()
+    operator = User.objects.create_user("ops@example.test", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    assert NAME in client.get("/admin/jobs/package/").content.decode()
+    assert client.get(f"/admin/jobs/package/{package.pk}/change/").status_code == 200
+    assert client.get("/admin/jobs/package/add/").status_code == 403
+    response = client.post(f"/admin/jobs/package/{package.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Package.objects.exists() and stored_files(media) == []

@@ -11,6 +11,7 @@ import re
 
 from rest_framework import serializers
 
+from jobportal import untrusted
 from jobportal.fields import StrictCharField
 from jobs import statuses
 from jobs.api.serializers import SubmitSerializer
@@ -23,6 +24,8 @@ PACKAGE_NAME_RE = re.compile(r"^_ray_pkg_[0-9a-f]{16,64}\.zip$")
 # runtime_env keys the portal honours, and those the client sends that need nothing here.
 RUNTIME_ENV_KEYS = {"env_vars", "working_dir"}
 IGNORED_KEYS = {"excludes", "config", "_ray_commit", "_inject_current_ray"}
+# openYuanrong spells env_vars "envVars", its value a JSON object or that object as a string.
+ENV_VARS_ALIAS = "envVars"
 REFUSED = {
     "pip": "pip is not supported: the portal does not install packages per job. Install what "
            "the entrypoint needs on the workers (or ship pure-Python code in working_dir).",
@@ -77,6 +80,9 @@ class RaySubmitSerializer(serializers.Serializer):
     def validate_runtime_env(self, value):
         if value is None:
             return {}
+        if ENV_VARS_ALIAS in value:
+            value = dict(value)
+            value["env_vars"] = _env_vars_alias(value, value.pop(ENV_VARS_ALIAS))
         for key in value:
             if key in REFUSED:
                 raise serializers.ValidationError(REFUSED[key])
@@ -128,6 +134,17 @@ class RaySubmitSerializer(serializers.Serializer):
         data = self.validated_data
         return {name: data[f"entrypoint_{name}"] for name in names
                 if data.get(f"entrypoint_{name}") not in (None, {})}
+
+
+def _env_vars_alias(env, alias):
+    if "env_vars" in env:
+        raise serializers.ValidationError("Either env_vars or envVars, not both.")
+    if isinstance(alias, str):
+        try:
+            alias = untrusted.loads(alias)
+        except ValueError as exc:
+            raise serializers.ValidationError("envVars must be a JSON object of strings.") from exc
+    return alias
 
 
 def portal_fields(definition):

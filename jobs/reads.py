@@ -41,7 +41,8 @@ def visible_command_by_ref(member, ref, action="read"):
     """The command whose ``submission_id`` is ``ref``, or else whose id is ``ref``, if
     ``member`` may ``action`` it; else None. One query: surfaces such as Ray's accept either
     id in one path segment, and a client's submission id may itself be all digits."""
-    if member is None or not isinstance(ref, str) or not 0 < len(ref) <= 128:
+    # A NUL cannot be in any stored id, and PostgreSQL refuses it in a parameter.
+    if member is None or not isinstance(ref, str) or not 0 < len(ref) <= 128 or "\x00" in ref:
         return None
     return _allowed(member, action, _fetch(BY_REF, [member.account_id, ref, parse_pk(ref), ref]))
 

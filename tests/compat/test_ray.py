@@ -362,3 +362,11 @@ def test_hostile_submissions_are_4xx_in_plain_text_and_write_nothing(member, tex
                                      content_type="application/json")
     assert says in text_error(response, status)
     assert not Command.objects.exists()
+
+
+@pytest.mark.parametrize("ref", ["%00", "a%00b", "%F0%9F%98%80", "x" * 129, "-1", "1e3",
+                                 "99999999999999999999"])
+def test_hostile_ids_are_404_on_every_job_path(member, ref):
+    for method, path in [("get", f"/api/jobs/{ref}"), ("get", f"/api/jobs/{ref}/logs"),
+                         ("post", f"/api/jobs/{ref}/stop"), ("delete", f"/api/jobs/{ref}")]:
+        assert getattr(member.client, method)(path).status_code == 404, (method, path)

@@ -80,7 +80,7 @@ def test_no_or_a_bad_token_is_a_401_before_the_handshake(db, token):
 
 def test_unknown_and_other_accounts_jobs_are_404(member, outsider):
     theirs = submit_shell(outsider)
-    for ref in ("nope", str(theirs.pk), theirs.submission_id, "x" * 500):
+    for ref in ("nope", str(theirs.pk), theirs.submission_id, "x" * 500, "a\x00b"):
         assert refusal(converse(scope_for(f"/api/jobs/{ref}/logs/tail", member.token))) == (
             404, f"Job {ref} does not exist")
 

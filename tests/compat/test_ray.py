@@ -121,6 +121,19 @@ def test_the_list_is_newest_first_and_only_the_callers_account(member, outsider)
         str(pk) for pk in reversed(ids)]
 
 
+def test_a_job_in_the_list_is_the_same_as_its_details(member, reader):
+    pending = submit_shell(member, metadata={"k": "v"}, runtime_env={"env_vars": {
+        "API_TOKEN": "secret", "A": "1"}})
+    finish(submit_shell(member, "exit 3"), Status.ERROR, exit_code=3, error_type="Killed",
+           error_message="Terminated by SIGKILL.")
+    for actor in (member, reader):  # the reader sees the token redacted, in both
+        listed = actor.client.get("/api/jobs/").json()
+        assert listed == [actor.client.get(f"/api/jobs/{job['job_id']}").json()
+                          for job in listed]
+    assert listed[1]["runtime_env"]["env_vars"]["API_TOKEN"] == "********"
+    assert listed[1]["job_id"] == str(pending.pk)
+
+
 def test_stop_ends_a_queued_job_at_once_and_says_false_once_it_has_ended(member):
     command = submit_shell(member)
     assert member.client.post(f"/api/jobs/{command.submission_id}/stop").json() == {

@@ -88,8 +88,8 @@ class JobsView(RayView):
     def get(self, request):
         """The account's jobs the caller may see, newest first (at most 1000)."""
         member = self.member
-        commands = reads.listed(Command.objects.visible_to(member).filter(
-            command_type=CommandType.SHELL))[:LIST_LIMIT]
+        commands = representation.listed(Command.objects.visible_to(member).filter(
+            command_type=CommandType.SHELL)[:LIST_LIMIT])
         return Response([representation.job_details(c, member) for c in commands])
 
     @extend_schema(request=ray_serializers.RaySubmitSerializer,

@@ -19,11 +19,12 @@ from rest_framework.views import APIView
 from accounts import audit, policy
 from accounts.authentication import membership_of
 from jobportal import problems
-from jobs import lifecycle, packages, reads, submission
+from jobs import lifecycle, packages, reads, statuses, submission
 from jobs.compat.ray import representation
 from jobs.compat.ray import serializers as ray_serializers
 from jobs.logs import read_log
 from jobs.models import Command, CommandType, Source
+from jobs.statuses import Shape
 
 LIST_LIMIT = 1000  # newest jobs first; Ray lists every job it ever ran
 TEXT = "text/plain; charset=utf-8"
@@ -136,7 +137,7 @@ class JobView(RayView):
     def delete(self, request, ref):
         """Delete a job that has ended, with its logs (400 while it is active)."""
         command = self.job(ref, "delete")
-        word = representation.job_details(command, self.member)["status"]
+        word = statuses.word(Shape.RAY, command.status, command.throttled)
         try:
             deleted = lifecycle.delete(command)
         except lifecycle.IllegalTransition as exc:

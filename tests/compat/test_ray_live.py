@@ -110,7 +110,8 @@ def test_a_bad_token_is_refused_on_connect(site):
 
 
 def test_tail_job_logs_receives_lines_while_the_job_runs(client):
-    job = client.submit_job(entrypoint="echo first; sleep 2; echo second")
+    # The pause leaves the first line seconds to arrive before the job ends (a loaded machine).
+    job = client.submit_job(entrypoint="echo first; sleep 4; echo second")
 
     async def follow():
         received = []

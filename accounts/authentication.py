@@ -1,6 +1,7 @@
 """API authentication: one token class for every header style the seed APIs use, plus sessions.
 
-A token is accepted as ``Authorization: Bearer <t>``, ``X-AUTH-TOKEN: <t>`` (Qubole),
+A token is accepted as ``Authorization: Bearer <t>``, ``X-Ray-Authorization: Bearer <t>``
+(Ray's header for proxies that consume ``Authorization``), ``X-AUTH-TOKEN: <t>`` (Qubole),
 ``X-API-Key: <t>`` (the analytics toolkit) or ``?api_key=<t>`` (Supermetrics). A missing or
 bad token answers 401 with ``WWW-Authenticate: Bearer``, never 403 and never a redirect.
 """
@@ -13,15 +14,20 @@ from accounts.models import Membership
 
 def token_from_request(request):
     """The raw token of a request, from whichever place the client put it, or None."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header:
-        scheme, _, value = header.partition(" ")
+    return token_from_headers(request.META, request.GET)
+
+
+def token_from_headers(meta, query):
+    """The raw token in ``meta`` (``HTTP_*`` header keys, as in ``request.META``) or in the
+    ``query`` parameters, or None; for requests that are not Django's (WebSockets)."""
+    for meta_key in ("HTTP_AUTHORIZATION", "HTTP_X_RAY_AUTHORIZATION"):
+        scheme, _, value = meta.get(meta_key, "").partition(" ")
         if scheme.lower() in {"bearer", "token"} and value.strip():
             return value.strip()
     for meta_key in ("HTTP_X_AUTH_TOKEN", "HTTP_X_API_KEY"):
-        if request.META.get(meta_key):
-            return request.META[meta_key].strip()
-    return request.GET.get("api_key") or None
+        if meta.get(meta_key):
+            return meta[meta_key].strip()
+    return query.get("api_key") or None
 
 
 class TokenAuthentication(authentication.BaseAuthentication):

@@ -23,7 +23,7 @@ RESOURCES = {
     "roles": ["read", "create", "update", "delete"],
     "tokens": ["read", "create", "delete"],
     "audit": ["read"],
-    "commands": ["read", "submit", "cancel", "rerun"],
+    "commands": ["read", "submit", "cancel", "rerun", "delete"],
     "data_sources": ["read", "create", "update", "delete"],
     "datasets": ["read", "create", "update", "delete"],
     "saved_queries": ["read", "create", "update", "delete", "run"],
@@ -35,11 +35,13 @@ OWNABLE = {"commands", "tokens", "members", "data_sources", "datasets", "saved_q
 BUILTIN_ROLES = {
     SYSTEM_ADMIN: ("Everything in the account.", [{"resource": "*", "actions": ["*"]}]),
     SYSTEM_USER: (
-        "Read the account's commands and data, submit commands, cancel and re-run their own.",
+        "Read the account's commands and data, submit commands, cancel, re-run and delete "
+        "their own.",
         [
             {"resource": "account", "actions": ["read"]},
             {"resource": "commands", "actions": ["read", "submit"]},
-            {"resource": "commands", "actions": ["cancel", "rerun"], "conditions": {"own": True}},
+            {"resource": "commands", "actions": ["cancel", "rerun", "delete"],
+             "conditions": {"own": True}},
             {"resource": "data_sources", "actions": ["read"]},
             {"resource": "datasets", "actions": ["read", "create"]},
             {"resource": "saved_queries", "actions": ["read", "create", "run"]},

@@ -48,6 +48,7 @@ runs = {
     "status_endpoint.py": (quick, True),
     "sql_memory.py": (["--rows", "200000"] if args.quick else [], False),
     "dispatch.py": (quick, True),
+    "ray_client.py": (["--jobs", "10"] if args.quick else [], True),
 }
 if postgres:
     runs["history.py"] = (quick, True)

@@ -8,11 +8,14 @@ under load (docs/benchmarks.md). Here the synchronous parts of a request run on 
 set of long-lived threads instead, like gunicorn's ``gthread`` workers, so connections persist,
 are health-checked and retired by ``CONN_MAX_AGE`` as under WSGI, and never outnumber the
 threads. A streaming response gives its thread back as soon as it starts streaming: an event
-stream is an async generator and holds no thread while it waits.
+stream is an async generator and holds no thread while it waits. WebSocket connections, which
+Django's handler refuses, go to :mod:`jobportal.websockets`. A body larger than any endpoint
+accepts is refused with 413 before Django spools it to disk (:func:`body_ceiling`).
 """
 
 import asyncio
 import contextvars
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,6 +62,44 @@ class Borrowed:
             self.executor = None
 
 
+def body_ceiling():
+    """The largest request body any endpoint accepts (a dataset, a package, anything else),
+    in bytes. Django's ASGI handler spools the whole body to a temporary file before any view
+    or authentication runs, so without this a client could fill the disk with one request."""
+    from django.conf import settings
+
+    config = settings.JOBPORTAL
+    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, config["MAX_DATASET_BYTES"] + 2**20,
+               config["MAX_PACKAGE_BYTES"])
+
+
+async def refuse_large(send, ceiling):
+    body = json.dumps({"type": "about:blank", "title": "Content Too Large", "status": 413,
+                       "detail": f"The request body is larger than {ceiling} bytes, the most "
+                                 "any endpoint accepts.", "instance": ""}).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/problem+json"), (b"connection", b"close"),
+        (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def bounded(receive, send, ceiling):
+    """``receive`` that answers 413 and reports a disconnect once the body passes ``ceiling``
+    (for bodies without a Content-Length; Django then abandons the request)."""
+    seen = 0
+
+    async def receive_bounded():
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > ceiling:
+            await refuse_large(send, ceiling)
+            return {"type": "http.disconnect"}
+        return message
+
+    return receive_bounded
+
+
 class PooledThreadsASGIHandler(ASGIHandler):
     """Django's ASGI handler with the synchronous parts of requests on long-lived threads."""
 
@@ -67,8 +108,15 @@ class PooledThreadsASGIHandler(ASGIHandler):
         self.threads = RequestThreads(threads)
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            return await websocket_dispatch(scope, receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
+        ceiling = body_ceiling()
+        length = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if length.isdigit() and int(length) > ceiling:
+            return await refuse_large(send, ceiling)
+        receive = bounded(receive, send, ceiling)
         borrowed = Borrowed(self.threads, await self.threads.borrow())
         await borrowed.context.__aenter__()
         token = _request_thread.set(borrowed)
@@ -88,4 +136,6 @@ class PooledThreadsASGIHandler(ASGIHandler):
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobportal.settings")
 django.setup(set_prefix=False)
+from jobportal.websockets import dispatch as websocket_dispatch  # noqa: E402 (needs the apps)
+
 application = PooledThreadsASGIHandler(int(os.environ.get("JOBPORTAL_WEB_THREADS", "8")))

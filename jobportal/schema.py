@@ -11,8 +11,9 @@ are added here by rule rather than repeated on every view:
 
 Every error is an RFC 9457 problem (``application/problem+json``, schema ``Problem``), except
 under a compatibility shape with an error format of its own (``SHAPES``: Qubole's under
-``/api/v1.2/``), whose operations get that format and the codes that shape answers. The
-token may come in any one of four ways, so each security scheme is its own alternative.
+``/api/v1.2/``, Ray's plain text under ``/api/jobs/``, ``/api/packages/`` and
+``/api/version``), whose operations get that format and the codes that shape answers. The
+token may come in any one of several ways, so each security scheme is its own alternative.
 """
 
 import re
@@ -48,6 +49,13 @@ CONFLICTS = [
     ("patch", r"/(roles|groups|data-sources)/\{id\}/$"),
     ("delete", r"/(roles|groups|members|data-sources|saved-queries)/\{id\}/$"),
 ]
+# (method, path pattern, code): answers beyond the rules above.
+EXTRA_CODES = [
+    ("delete", r"^/api/jobs/\{ref\}$", 400),  # a job that has not ended
+    ("get", r"^/api/packages/", 400),  # a name that is not a package's
+]
+# (method, path pattern): operations that read no body although their method may carry one.
+NO_BODY = [("post", r"^/api/jobs/\{ref\}/stop$")]
 
 
 QUBOLE_ERROR = {
@@ -85,9 +93,13 @@ def _qubole_codes(path, method, operation):
     return sorted(codes)
 
 
+RAY_ERROR = {"type": "string", "description": "Ray's dashboard answers errors in plain text."}
+
 # path prefix -> (schema name, schema, content type, codes(path, method, operation), phrases)
 SHAPES = {"/api/v1.2/": ("QuboleError", QUBOLE_ERROR, "application/json", _qubole_codes,
-                         QUBOLE_PHRASES)}
+                         QUBOLE_PHRASES),
+          **{prefix: ("RayError", RAY_ERROR, "text/plain", lambda *a: _error_codes(*a),
+                      PHRASES) for prefix in ("/api/jobs/", "/api/packages/", "/api/version")}}
 
 
 def add_problem_responses(result, generator, request, public):
@@ -120,15 +132,21 @@ def _error_codes(path, method, operation):
     if secured:
         codes |= {401, 403, 429}
     parameters = operation.get("parameters", [])
-    if method in BODY_METHODS:
+    if method in BODY_METHODS and not _listed(NO_BODY, method, path):
         codes |= {400, 413}
     if any(p.get("in") == "query" for p in parameters):
         codes.add(400)
     if "{" in path:
         codes.add(404)
-    if any(method == m and re.search(pattern, path) for m, pattern in CONFLICTS):
+    if _listed(CONFLICTS, method, path):
         codes.add(409)
+    codes |= {code for m, pattern, code in EXTRA_CODES
+              if m == method and re.search(pattern, path)}
     return sorted(codes)
+
+
+def _listed(rules, method, path):
+    return any(method == m and re.search(pattern, path) for m, pattern in rules)
 
 
 def _alternatives(operation):

@@ -313,6 +313,13 @@ JOBPORTAL = {
     "MAX_RESULT_BYTES": env_int("JOBPORTAL_MAX_RESULT_BYTES", 256 * 1024**2),
     "RESULT_CHUNK_ROWS": env_int("JOBPORTAL_RESULT_CHUNK_ROWS", 1000),
     "MAX_DATASET_BYTES": env_int("JOBPORTAL_MAX_DATASET_BYTES", 512 * 1024**2),
+    # Working-directory packages (Ray's working_dir upload, jobs.packages): the archive, what
+    # it unpacks to, and its entries; unused packages go after the account's retention.
+    "MAX_PACKAGE_BYTES": env_int("JOBPORTAL_MAX_PACKAGE_BYTES", 100 * 1024**2),
+    "MAX_PACKAGE_UNPACKED_BYTES": env_int("JOBPORTAL_MAX_PACKAGE_UNPACKED_BYTES", 1024**3),
+    "MAX_PACKAGE_FILES": env_int("JOBPORTAL_MAX_PACKAGE_FILES", 10_000),
+    # The Ray shape's GET /api/jobs/{id}/logs answers at most this many bytes: the log's end.
+    "RAY_LOG_BYTES": env_int("JOBPORTAL_RAY_LOG_BYTES", 1024**2),
     # How long a web process trusts what it read about a token and its member's rights: the
     # bound on how late a revoked token or a removed role stops working (accounts.access).
     "ACCESS_CACHE_SECONDS": env_float("JOBPORTAL_ACCESS_CACHE_SECONDS", 5),

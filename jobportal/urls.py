@@ -1,4 +1,5 @@
-"""URL map: admin, health, the portal API v1 with its schema and docs."""
+"""URL map: admin, health, the portal API v1 with its schema and docs, the compatibility
+shapes."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
     path("api/v1.2/", include("jobs.compat.qubole.urls")),  # Qubole's shape (qds-sdk)
+    path("", include("jobs.compat.ray.urls")),  # Ray / openYuanrong: /api/version, /api/jobs/
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
          name="swagger-ui"),

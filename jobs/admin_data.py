@@ -1,4 +1,5 @@
-"""Admin for data sources, datasets and saved queries (imported by ``jobs.admin``).
+"""Admin for data sources, datasets, saved queries and working-directory packages (imported by
+``jobs.admin``).
 
 A data source's target (a path or a DSN with its password) is never rendered back: the form
 field is a password input that does not show its value, and leaving it blank keeps the stored
@@ -9,7 +10,7 @@ apart from name and description.
 from django import forms
 from django.contrib import admin
 
-from jobs.models import Dataset, DataSource, SavedQuery
+from jobs.models import Dataset, DataSource, Package, SavedQuery
 from jobs.parameters import ParameterError, check_schema
 
 
@@ -131,3 +132,27 @@ class SavedQueryAdmin(admin.ModelAdmin):
         else:
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
             obj.edit(request.user, **changes)
+
+
+@admin.register(Package)
+class PackageAdmin(admin.ModelAdmin):
+    """Uploaded through the Ray shape (checked there) and read-only here; deleting one removes
+    its stored file too (a command still naming it then fails RUNTIME_ENV_SETUP_FAILURE)."""
+
+    list_display = ["uri", "account", "file_count", "size", "last_used_at"]
+    search_fields = ["uri", "account__slug"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "uri", "sha256", "size", "unpacked_size", "file_count",
+                       "file", "created_by", "created_at", "last_used_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        obj.delete()
+        obj.file.delete(save=False)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)

@@ -186,6 +186,20 @@ def cancel(command):
     return command
 
 
+def delete(command):
+    """Remove a command that has ended, with its logs and results; a waiting, queued or
+    running one cannot be removed (stop it first). Returns True if this call removed it."""
+    with transaction.atomic():
+        _, removed = Command.objects.filter(pk=command.pk, status__in=Status.TERMINAL).delete()
+    if removed.get(Command._meta.label, 0):
+        return True
+    status = Command.objects.filter(pk=command.pk).values_list("status", flat=True).first()
+    if status is None:
+        return False  # someone else removed it meanwhile
+    raise IllegalTransition(
+        f"Command {command.pk} is {status}; only commands that have ended can be deleted.")
+
+
 def reap(now=None):
     """Recover from crashes: fail commands whose worker went silent, re-enqueue queued commands
     whose task message may be lost, and admit waiting commands wherever slots are free.

@@ -456,3 +456,43 @@ class ResultChunk(models.Model):
 
     def __str__(self):
         return f"#{self.command_id} rows {self.row_start}+{self.row_count}"
+
+
+def package_upload_to(instance, filename):
+    """Under the account's own directory, named by the content's hash (not the client's name)."""
+    return f"packages/{instance.account_id}/{instance.sha256}.zip"
+
+
+class Package(models.Model):
+    """A zipped working directory a client uploaded for its commands (Ray's
+    ``runtime_env.working_dir``: ``gcs://_ray_pkg_<hash>.zip``), stored once per account and
+    ``uri`` through Django's storage, checked when uploaded (:mod:`jobs.packages`) and
+    unpacked by the worker into the command's working directory. ``last_used_at`` moves with
+    every submission that names it; ``prune`` removes packages unused past the retention."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="packages",
+                                db_index=False)
+    uri = models.CharField(max_length=200, help_text="How commands name it, e.g. "
+                           "gcs://_ray_pkg_<hash>.zip (the hash is the client's).")
+    sha256 = models.CharField(max_length=64, help_text="Of the stored archive.")
+    size = models.BigIntegerField(help_text="Bytes of the archive.")
+    unpacked_size = models.BigIntegerField(help_text="Bytes of its files, unpacked.")
+    file_count = models.PositiveIntegerField()
+    file = models.FileField(upload_to=package_upload_to, max_length=255)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index of lookups by name (upload checks, submissions, the worker).
+            models.UniqueConstraint(fields=["account", "uri"], name="package_account_uri"),
+        ]
+        indexes = [
+            # Retention: WHERE account = ? AND last_used_at < ?.
+            models.Index(fields=["account", "last_used_at"], name="package_account_used"),
+        ]
+
+    def __str__(self):
+        return f"{self.uri} ({self.file_count} files)"

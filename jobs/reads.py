@@ -34,17 +34,37 @@ def visible_command(member, pk, action="read"):
     pk = parse_pk(pk)
     if pk is None or member is None:
         return None
-    command = _by_pk_in_account(pk, member.account_id)
+    return _allowed(member, action, _fetch(BY_PK, [pk, member.account_id]))
+
+
+def visible_command_by_ref(member, ref, action="read"):
+    """The command whose ``submission_id`` is ``ref``, or else whose id is ``ref``, if
+    ``member`` may ``action`` it; else None. One query: surfaces such as Ray's accept either
+    id in one path segment, and a client's submission id may itself be all digits."""
+    # A NUL cannot be in any stored id, and PostgreSQL refuses it in a parameter.
+    if member is None or not isinstance(ref, str) or not 0 < len(ref) <= 128 or "\x00" in ref:
+        return None
+    return _allowed(member, action, _fetch(BY_REF, [member.account_id, ref, parse_pk(ref), ref]))
+
+
+def _allowed(member, action, command):
     if command is None or not policy.can(member, action, "commands", obj=command):
         return None
     command.account = member.account  # the same row, already loaded with the membership
     return command
 
 
+# WHERE clauses of the compiled reads ({t}: the quoted table, {q}: the quote function).
+BY_PK = "{t}.{id} = %s AND {t}.{account} = %s"
+# The submission id wins over an equal primary key: ORDER BY puts its row first.
+BY_REF = ("{t}.{account} = %s AND ({t}.{submission_id} = %s OR {t}.{id} = %s) "
+          "ORDER BY CASE WHEN {t}.{submission_id} = %s THEN 0 ELSE 1 END LIMIT 1")
+
+
 @functools.cache
-def _statement(alias):
-    """``SELECT`` of every column of the command and its submitter's email by primary key and
-    account, compiled once per process; with the converters of each column, as the ORM would
+def _statement(alias, where):
+    """``SELECT`` of every column of the command and its submitter's email, ``where`` (BY_PK,
+    BY_REF), compiled once per process; with the converters of each column, as the ORM would
     apply them. Compiling the ORM query took more time than running it."""
     conn = connections[alias]
     fields = Command._meta.concrete_fields
@@ -54,8 +74,9 @@ def _statement(alias):
     table = q(Command._meta.db_table)
     sql = (f"SELECT {', '.join(f'{table}.{q(f.column)}' for f in fields)}, {q(user_table)}."
            f"{q('email')} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
-           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} "
-           f"WHERE {table}.{q('id')} = %s AND {table}.{q('account_id')} = %s")
+           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} WHERE "
+           + where.format(t=table, id=q("id"), account=q("account_id"),
+                          submission_id=q("submission_id")))
     converters = [
         (index, converter, column)
         for index, column in enumerate(columns)
@@ -65,11 +86,11 @@ def _statement(alias):
     return sql, [field.attname for field in fields], converters
 
 
-def _by_pk_in_account(pk, account_id):
-    """The command ``pk`` of the account, with ``user_email`` set, or None (one query)."""
-    sql, names, converters = _statement(connection.alias)
+def _fetch(where, params):
+    """The command the compiled ``where`` finds, with ``user_email`` set, or None (one query)."""
+    sql, names, converters = _statement(connection.alias, where)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, account_id])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -2,6 +2,7 @@
 workers) answering over HTTP, running `echo hello`, and stopping cleanly on Ctrl-C; and
 serve's supervision: dead workers are replaced, the web server never goes down for them."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -165,5 +166,47 @@ def test_a_long_cursor_reaches_the_portal_and_only_an_overlong_url_gets_the_serv
         overlong = raw_get(site.port, "/api/v1/commands/?cursor=" + "A" * 70_000, site.token)
         assert overlong.startswith("HTTP/1.1 400 ")
         assert "Invalid HTTP request received." in overlong
+    finally:
+        assert stop(serve) == 0
+
+
+def raw_request(port, head, body_chunks=()):
+    """Send ``head`` then ``body_chunks`` as they are; the answer (the server may answer and
+    close before the body has gone)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except OSError:
+            pass  # refused mid-body: the answer is already there
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    return data.decode(errors="replace")
+
+
+def test_a_body_larger_than_any_endpoint_accepts_is_413_before_django_spools_it(tmp_path):
+    # The ceiling is the largest of the body limits: 10 MiB (DATA_UPLOAD_MAX_MEMORY_SIZE) here.
+    site = Site(tmp_path, JOBPORTAL_MAX_DATASET_BYTES="1024", JOBPORTAL_MAX_PACKAGE_BYTES="1024")
+    serve = site.serve("--no-worker")
+    try:
+        declared = raw_request(site.port, "POST /api/v1/commands/ HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/json\r\n"
+                               f"Content-Length: {10**12}\r\n\r\n")
+        assert declared.startswith("HTTP/1.1 413 ")
+        assert "application/problem+json" in declared
+        piece = b"x" * 65536
+        chunks = (b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(11 * 16 + 1))
+        chunked = raw_request(site.port, "POST /api/v1/commands/ HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Type: application/json\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n", chunks)
+        assert chunked.startswith("HTTP/1.1 413 ")
+        assert "the most any endpoint accepts" in declared and (
+            "the most any endpoint accepts" in chunked)
+        small = httpx.post(f"{site.url}/api/v1/commands/", headers=site.headers,
+                           json={"command_type": "shell", "script": "true"})
+        assert small.status_code == 201
     finally:
         assert stop(serve) == 0

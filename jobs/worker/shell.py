@@ -3,24 +3,25 @@ Django-free executor in :mod:`jobs.executors.shell`.
 
 A fresh working directory per run (removed afterwards unless ``KEEP_WORKDIRS``), a clean
 environment (nothing of the worker's own, plus ``runtime_env.env_vars`` and ``JOBPORTAL_*``
-facts), the configured resource limits, the bubblewrap sandbox (:mod:`jobs.sandbox`; a command
+facts), the command's package (``runtime_env.package``) unpacked as its working directory, the
+configured resource limits, the bubblewrap sandbox (:mod:`jobs.sandbox`; a command
 is refused when the sandbox cannot start) and, optionally, another OS user.
 """
 
-import dataclasses
 import os
 import pwd
 import shutil
 import signal
 from pathlib import Path
 
-from jobs import sandbox
+from jobs import packages, sandbox
 from jobs.executors import shell
 from jobs.logs import tail
 from jobs.models import Status
 from jobs.worker.leftovers import run_marker
 
 SAFE_BASE_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+PACKAGE_DIR = "working_dir"  # where a command's package is unpacked, in its work directory
 
 
 def run_shell(run):
@@ -45,26 +46,45 @@ class ShellCommandRun:
                                      f"cannot start one: {state.reason}. Operators: see "
                                      "docs/commands.md#isolation."}
         workdir = self.workdir()
-        cwd = (self.command.runtime_env or {}).get("working_dir") or str(workdir)
-        spec = shell.ShellSpec(
-            argv=[self.config["SHELL"], "-c", self.command.script],
-            env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
-            kill_grace=self.config["KILL_GRACE_SECONDS"],
-            sandbox=sandbox.spec_for(self.command, workdir, cwd) if sandbox.enabled() else None,
-        )
         try:
+            # The package is unpacked while the work directory is still the worker's alone.
+            cwd = self.working_directory(workdir)
             uid, gid = self.run_as(workdir)
-            spec = dataclasses.replace(spec, user=uid, group=gid,
-                                       limits=self.limits(own_user=uid is not None))
+            spec = shell.ShellSpec(
+                argv=[self.config["SHELL"], "-c", self.command.script],
+                env=self.environment(workdir), cwd=cwd, timeout=self.command.timeout,
+                kill_grace=self.config["KILL_GRACE_SECONDS"],
+                sandbox=sandbox.spec_for(self.command, workdir, cwd)
+                if sandbox.enabled() else None,
+                user=uid, group=gid, limits=self.limits(own_user=uid is not None),
+            )
             return self.outcome(shell.run(spec, self.run, tick_interval=0.1))
         except (KeyError, PermissionError) as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed",
                     "error_message": f"Cannot run as user {sandbox.run_as_name()!r}: {exc}"}
+        except packages.PackageError as exc:
+            return {"status": Status.ERROR, "error_type": "RuntimeEnvSetupFailed",
+                    "error_message": f"The working directory package cannot be unpacked: "
+                                     f"{exc.message}"}
         except shell.ExecutorError as exc:
             return {"status": Status.ERROR, "error_type": "StartFailed", "error_message": str(exc)}
         finally:
             if not self.config["KEEP_WORKDIRS"]:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+    def working_directory(self, workdir):
+        """Where the command starts: its package unpacked in the work directory, an allowed
+        ``working_dir`` of the host, or the fresh work directory itself."""
+        env = self.command.runtime_env or {}
+        uri = env.get("package")
+        if uri:
+            package = packages.find(self.command.account_id, uri)
+            if package is None:
+                raise packages.PackageError(f"{uri} is no longer stored (pruned or deleted).")
+            target = workdir / PACKAGE_DIR
+            packages.unpack(package, target)
+            return str(target)
+        return env.get("working_dir") or str(workdir)
 
     def workdir(self):
         root = Path(self.config["WORK_ROOT"])
@@ -104,13 +124,16 @@ class ShellCommandRun:
 
     def run_as(self, workdir):
         """(uid, gid) of the run-as user (:func:`jobs.sandbox.run_as_name`), owning the fresh
-        working directory; (None, None) to stay the worker's own user."""
+        working directory and the unpacked package; (None, None) to stay the worker's own
+        user."""
         name = sandbox.run_as_name()
         if not name:
             return None, None
         entry = pwd.getpwnam(name)
         if entry.pw_uid == os.geteuid():
             return None, None
+        if (workdir / PACKAGE_DIR).is_dir():
+            packages.give(workdir / PACKAGE_DIR, entry.pw_uid, entry.pw_gid)
         for path in (workdir, workdir / "tmp"):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         return entry.pw_uid, entry.pw_gid

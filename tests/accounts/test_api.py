@@ -12,7 +12,8 @@ def test_me_describes_user_account_and_permissions(member):
     assert body["user"]["email"] == "member@acme.test"
     assert body["account"]["slug"] == "acme"
     assert body["memberships"][0]["groups"] == ["system-user"]
-    assert body["permissions"]["commands"] == ["read", "submit", "cancel", "rerun"]
+    assert body["permissions"]["commands"] == ["read", "submit", "cancel", "rerun",
+                                                 "delete"]
     assert body["permissions"]["roles"] == []
 
 

@@ -10,12 +10,15 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, hash_token
 
 
-@pytest.mark.parametrize("style", ["bearer", "x-auth-token", "x-api-key", "query"])
+@pytest.mark.parametrize("style", ["bearer", "x-ray-authorization", "x-auth-token",
+                                   "x-api-key", "query"])
 def test_each_token_style_authenticates(member, style):
     client = APIClient()
     url = "/api/v1/me"
     if style == "bearer":
         response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {member.token}")
+    elif style == "x-ray-authorization":
+        response = client.get(url, HTTP_X_RAY_AUTHORIZATION=f"Bearer {member.token}")
     elif style == "x-auth-token":
         response = client.get(url, HTTP_X_AUTH_TOKEN=member.token)
     elif style == "x-api-key":

@@ -10,6 +10,9 @@
   Task rows still "running" long after any command could (their worker was killed; the
   command itself was reaped as ``WorkerLost``) go too.
 - Rate-limit counters of past hours.
+- Working-directory packages (:mod:`jobs.packages`) no submission named for the account's
+  ``retention_days``, unless a waiting, queued or running command names them; with their
+  stored files.
 
 Deletes run in batches of ``--batch-size`` rows, each its own short transaction, so pruning a
 million rows never holds one giant transaction (or its locks) open.
@@ -28,6 +31,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import Account, AuditEvent, RateCounter
 from accounts.throttling import WINDOW_SECONDS
 from jobportal.cli import PortalCommand
+from jobs import packages
 from jobs.models import Command as JobCommand
 from jobs.models import LogChunk, Status
 
@@ -79,6 +83,7 @@ class Command(PortalCommand):
                 raise CommandError(f"No account with slug {account!r}.")
         for each in accounts:
             self.prune_commands(each)
+            self.prune_packages(each)
         self.prune_audit(accounts if account else None, audit_days)
         if not account:
             self.prune_task_results()
@@ -103,6 +108,11 @@ class Command(PortalCommand):
         self.report(account.slug, f"{commands} finished command(s)",
                     f" with {chunks} log chunk(s), finished before {cutoff:%Y-%m-%d %H:%M} "
                     f"(retention {account.retention_days} days)")
+
+    def prune_packages(self, account):
+        cutoff = self.now - timedelta(days=account.retention_days)
+        count = packages.prune(account, cutoff, dry_run=self.dry_run)
+        self.report(account.slug, f"{count} package(s)", f" unused since {cutoff:%Y-%m-%d %H:%M}")
 
     def prune_audit(self, accounts, audit_days):
         """Audit events of the given accounts (None: all, including account-less ones)."""

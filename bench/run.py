@@ -49,6 +49,8 @@ runs = {
     "sql_memory.py": (["--rows", "200000"] if args.quick else [], False),
     "dispatch.py": (quick, True),
     "ray_client.py": (["--jobs", "10"] if args.quick else [], True),
+    "big_outputs.py": (quick, True),
+    "tail_latency.py": (quick, True),
 }
 if postgres:
     runs["history.py"] = (quick, True)

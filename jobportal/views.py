@@ -1,9 +1,12 @@
-"""Site-level views: health check."""
+"""Site-level views: the front door and the health check."""
 
 import logging
 
+from django.contrib.auth.views import redirect_to_login
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from jobs import sandbox
@@ -25,3 +28,12 @@ def healthz(request):
         return JsonResponse({"status": "unavailable", "database": "unreachable",
                              "sandbox": sandbox.status().mode}, status=503)
     return JsonResponse({"status": "ok", "database": "ok", "sandbox": sandbox.status().mode})
+
+
+@require_GET
+def home(request):
+    """``/``: the history for a signed-in member; the login page (which comes back to the
+    history) for anyone else. Never a 404: the banner and the admin's "View site" link here."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("pages:history"))
+    return redirect("pages:history")

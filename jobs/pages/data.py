@@ -1,0 +1,129 @@
+"""Datasets and saved queries: list, look at, upload or edit where the role allows."""
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import audit, policy
+from accounts.pages import member_view, refused
+from jobs import datasets
+from jobs.api.data_serializers import SavedQuerySerializer
+from jobs.models import Command, Dataset, SavedQuery
+
+MAX_LISTED = 500
+
+
+class UploadForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="The table name in SQL (letters, digits, _).")
+    file = forms.FileField(help_text="CSV or Parquet.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+@member_view
+def dataset_list(request):
+    """The account's datasets; an upload form where the role allows creating one."""
+    member = request.member
+    if not policy.can(member, "read", "datasets"):
+        return refused(request, "Your role may not read datasets.")
+    may_create = policy.can(member, "create", "datasets")
+    form, status = UploadForm(), 200
+    if request.method == "POST":
+        if not may_create:
+            return refused(request, "Your role may not upload datasets.")
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                dataset = datasets.register(
+                    account=member.account, user=member.user, name=form.cleaned_data["name"],
+                    upload=form.cleaned_data["file"],
+                    description=form.cleaned_data["description"])
+            except datasets.DatasetError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                audit.record("datasets.create", member=member, obj=dataset, request=request)
+                messages.success(request, f"Dataset {dataset.name} uploaded.")
+                return redirect("pages:dataset", pk=dataset.pk)
+        status = 400
+    rows = policy.restrict(Dataset.objects.all(), member, "read", "datasets").order_by(
+        "name")[:MAX_LISTED]
+    return render(request, "jobs/datasets.html", {"datasets": rows, "form": form,
+                                                  "may_create": may_create}, status=status)
+
+
+@member_view
+def dataset_detail(request, pk):
+    member = request.member
+    dataset = policy.restrict(Dataset.objects.select_related("created_by"), member, "read",
+                              "datasets").filter(pk=pk).first()
+    if dataset is None:
+        raise Http404("No such dataset.")
+    return render(request, "jobs/dataset.html", {
+        "dataset": dataset, "may_submit": policy.can(member, "submit", "commands",
+                                                     command_type="sql")})
+
+
+@member_view
+def saved_query_list(request):
+    member = request.member
+    if not policy.can(member, "read", "saved_queries"):
+        return refused(request, "Your role may not read saved queries.")
+    rows = policy.restrict(SavedQuery.objects.select_related("data_source"), member, "read",
+                           "saved_queries").order_by("name")[:MAX_LISTED]
+    return render(request, "jobs/saved_queries.html", {"saved_queries": rows})
+
+
+class SavedQueryForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    sql = forms.CharField(label="SQL", strip=False,
+                          widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}))
+
+
+def _saved_or_404(member, pk):
+    saved = policy.restrict(SavedQuery.objects.select_related("data_source", "updated_by"),
+                            member, "read", "saved_queries").filter(pk=pk).first()
+    if saved is None:
+        raise Http404("No such saved query.")
+    return saved
+
+
+@member_view
+def saved_query_detail(request, pk):
+    """One saved query: its SQL and parameters, its recent runs, an edit form where allowed
+    (validated by the API's serializer: the same rules, the version goes up)."""
+    member = request.member
+    saved = _saved_or_404(member, pk)
+    may_update = policy.can(member, "update", "saved_queries", obj=saved)
+    form = SavedQueryForm(initial={"name": saved.name, "description": saved.description,
+                                   "sql": saved.sql})
+    runs = Command.objects.visible_to(member).filter(saved_query=saved).order_by("-id")[:10]
+    return render(request, "jobs/saved_query.html", {
+        "saved": saved, "form": form, "may_update": may_update, "runs": runs,
+        "may_run": policy.can(member, "run", "saved_queries", obj=saved)})
+
+
+@require_POST
+@member_view
+def saved_query_edit(request, pk):
+    member = request.member
+    saved = _saved_or_404(member, pk)
+    if not policy.can(member, "update", "saved_queries", obj=saved):
+        return refused(request, "Your role may not edit this saved query.")
+    form = SavedQueryForm(request.POST)
+    if form.is_valid():
+        serializer = SavedQuerySerializer(saved, data=form.cleaned_data, partial=True,
+                                          context={"request": request})
+        if serializer.is_valid():
+            saved = serializer.save()
+            audit.record("saved_queries.update", member=member, obj=saved, request=request)
+            messages.success(request, f"Saved query {saved.name} is now version "
+                             f"{saved.version}.")
+            return redirect("pages:saved_query", pk=saved.pk)
+        for field, errors in serializer.errors.items():
+            form.add_error(field if field in form.fields else None, " ".join(map(str, errors)))
+    runs = Command.objects.visible_to(member).filter(saved_query=saved).order_by("-id")[:10]
+    return render(request, "jobs/saved_query.html", {
+        "saved": saved, "form": form, "may_update": True, "runs": runs,
+        "may_run": policy.can(member, "run", "saved_queries", obj=saved)}, status=400)

@@ -1,0 +1,63 @@
+// The live part of a command's status page: reads the API's event stream
+// (/api/v1/commands/<id>/events/, server-sent events, the session authenticates it),
+// moves the progress bar, appends new log output, and asks the server for the status
+// block again (htmx) when the status itself changes, so every word on the page comes
+// from the server.
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !window.EventSource) return;
+  var terminal = JSON.parse(document.getElementById("terminal-statuses").textContent);
+  var shown = script.dataset.status + "|" + script.dataset.throttled;
+  var log = document.getElementById("log");
+  var live = document.getElementById("log-live");
+  var source = new EventSource(script.dataset.events);
+
+  function nearBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }
+
+  function refreshSummary() {
+    if (window.htmx) {
+      htmx.ajax("GET", script.dataset.summary, { target: "#summary", swap: "outerHTML" });
+    }
+  }
+
+  source.addEventListener("status", function (event) {
+    var row = JSON.parse(event.data);
+    var bar = document.getElementById("progress");
+    if (bar) bar.value = row.progress;
+    var text = document.getElementById("progress-text");
+    if (text) {
+      var words = row.progress + "%";
+      if (row.steps_total) words += " · " + (row.steps_ready || 0) + " of " + row.steps_total + " steps";
+      text.textContent = words;
+    }
+    var size = document.getElementById("log-size");
+    if (size) size.dataset.bytes = row.log_size;
+    var key = row.status + "|" + row.throttled;
+    if (key !== shown) {
+      shown = key;
+      refreshSummary();
+    }
+  });
+
+  source.addEventListener("log", function (event) {
+    var part = JSON.parse(event.data);
+    var follow = nearBottom();
+    live.appendChild(document.createTextNode(part.data));
+    if (follow) log.scrollTop = log.scrollHeight;
+  });
+
+  source.addEventListener("end", function (event) {
+    var data = JSON.parse(event.data);
+    if (terminal.indexOf(data.status) >= 0) {
+      source.close();
+      var note = document.getElementById("log-follow");
+      if (note) note.textContent = "The command has ended.";
+      refreshSummary();
+    }
+    // Otherwise the stream reached its time limit: EventSource reconnects by itself and
+    // resumes after the last log event it saw (Last-Event-ID).
+  });
+})();

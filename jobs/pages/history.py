@@ -29,6 +29,7 @@ class HistoryPagination(CommandPagination):
 def filter_form(filterset):
     """The FilterSet's own form, with widgets for people (checkboxes, date pickers)."""
     form = filterset.form
+    form.label_suffix = ""
     fields = form.fields
     fields["status"].widget = forms.CheckboxSelectMultiple(choices=fields["status"].choices)
     fields["command_type"].widget = forms.CheckboxSelectMultiple(
@@ -41,6 +42,7 @@ def filter_form(filterset):
         fields[name].widget = forms.DateInput(attrs={"type": "date"})
     fields["created_after"].label, fields["created_before"].label = "From", "Before"
     fields["user"].label, fields["command_type"].label = "Submitter", "Type"
+    fields["search"].label = "Search"
     return form
 
 

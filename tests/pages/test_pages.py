@@ -58,7 +58,7 @@ def test_logging_in_with_email_and_password_leads_to_the_history(client, member)
     member.user.set_password("correct horse battery")
     member.user.save()
     page = client.get("/accounts/login/")
-    assert b'<label for="id_username">Email' in page.content
+    assert b'<label for="id_username">Email</label>' in page.content
     response = client.post("/accounts/login/", {"username": "member@acme.test",
                                                 "password": "correct horse battery"})
     assert response.status_code == 302 and response["Location"] == "/commands/"

@@ -33,8 +33,6 @@
       if (row.steps_total) words += " · " + (row.steps_ready || 0) + " of " + row.steps_total + " steps";
       text.textContent = words;
     }
-    var size = document.getElementById("log-size");
-    if (size) size.dataset.bytes = row.log_size;
     var key = row.status + "|" + row.throttled;
     if (key !== shown) {
       shown = key;

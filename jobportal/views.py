@@ -9,6 +9,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from accounts.authentication import membership_of
+from accounts.pages import refused
 from jobs import sandbox
 
 logger = logging.getLogger(__name__)
@@ -36,4 +38,9 @@ def home(request):
     history) for anyone else. Never a 404: the banner and the admin's "View site" link here."""
     if not request.user.is_authenticated:
         return redirect_to_login(reverse("pages:history"))
+    if membership_of(request) is None:
+        # Signed in but in no active account: an operator's place is the admin.
+        if request.user.is_staff:
+            return redirect("admin:index")
+        return refused(request, "You are not a member of any active account.")
     return redirect("pages:history")

@@ -54,6 +54,19 @@ def test_every_page_sends_an_anonymous_visitor_to_the_login_page(client, path):
     assert response["Location"].startswith(f"/accounts/login/?next={path}")
 
 
+def test_the_root_sends_an_operator_without_an_account_to_the_admin(client, django_user_model):
+    operator = django_user_model.objects.create_user("ops@example.test", is_staff=True)
+    client.force_login(operator)
+    assert client.get("/")["Location"] == "/admin/"
+
+
+def test_the_root_tells_a_user_without_an_account_why_not_404(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("loner@example.test"))
+    response = client.get("/")
+    assert response.status_code == 403
+    assert b"not a member of any active account" in response.content
+
+
 def test_logging_in_with_email_and_password_leads_to_the_history(client, member):
     member.user.set_password("correct horse battery")
     member.user.save()
@@ -272,6 +285,9 @@ def test_history_filters_are_the_apis_and_live_in_the_url(member):
     assert "alpha" in page and f'href="/commands/{done.pk}/"' not in page
     assert 'value="alph"' in page  # the form shows the filter it came from
     assert client.get("/commands/?status=bogus").status_code == 400
+    dated = client.get("/commands/?created_after=2000-01-01&created_before=2999-01-01")
+    assert dated.status_code == 200 and "alpha" in dated.content.decode()
+    assert "alpha" not in client.get("/commands/?created_before=2000-01-01").content.decode()
 
 
 def test_the_history_pages_by_cursor_without_counting(member, django_assert_num_queries):

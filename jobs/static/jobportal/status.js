@@ -47,6 +47,17 @@
     if (follow) log.scrollTop = log.scrollHeight;
   });
 
+  // A stream refused (the account's open streams are capped) or broken for good: ask for
+  // the status block every few seconds instead, until the command has ended.
+  source.addEventListener("error", function () {
+    if (source.readyState !== EventSource.CLOSED) return;  // EventSource retries by itself
+    var timer = setInterval(function () {
+      var block = document.getElementById("summary");
+      if (block && terminal.indexOf(block.dataset.status) >= 0) clearInterval(timer);
+      else refreshSummary();
+    }, 3000);
+  });
+
   source.addEventListener("end", function (event) {
     var data = JSON.parse(event.data);
     if (terminal.indexOf(data.status) >= 0) {

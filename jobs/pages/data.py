@@ -1,5 +1,7 @@
 """Datasets and saved queries: list, look at, upload or edit where the role allows."""
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404
@@ -11,6 +13,7 @@ from accounts.pages import member_view, refused
 from jobs import datasets
 from jobs.api.data_serializers import SavedQuerySerializer
 from jobs.models import Command, Dataset, SavedQuery
+from jobs.pages.submit import add_errors
 
 MAX_LISTED = 500
 
@@ -64,14 +67,63 @@ def dataset_detail(request, pk):
                                                      command_type="sql")})
 
 
+class NewSavedQueryForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    sql = forms.CharField(label="SQL", strip=False, help_text="Name parameters as :name.",
+                          widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}))
+    data_source = forms.CharField(required=False, max_length=100,
+                                  help_text="A data source's name; empty: default.")
+    parameters = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                 help_text='JSON, e.g. [{"name": "region", "type": "string"}].')
+
+    def payload(self):
+        data = {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
+        if "parameters" in data:
+            try:
+                data["parameters"] = json.loads(data["parameters"])
+            except ValueError as exc:
+                self.add_error("parameters", f"Not JSON: {exc}.")
+                return None
+        return data
+
+
+def _create_saved_query(request, form):
+    """Validate with the API's serializer and save; the new query or None."""
+    payload = form.payload() if form.is_valid() else None
+    if payload is None:
+        return None
+    serializer = SavedQuerySerializer(data=payload, context={"request": request})
+    if not serializer.is_valid():
+        add_errors(form, serializer.errors)
+        return None
+    member = request.member
+    saved = serializer.save(account=member.account, created_by=member.user)
+    audit.record("saved_queries.create", member=member, obj=saved, request=request)
+    return saved
+
+
 @member_view
 def saved_query_list(request):
+    """The account's saved queries; a form for a new one where the role allows."""
     member = request.member
     if not policy.can(member, "read", "saved_queries"):
         return refused(request, "Your role may not read saved queries.")
+    may_create = policy.can(member, "create", "saved_queries")
+    form, status = NewSavedQueryForm(), 200
+    if request.method == "POST":
+        if not may_create:
+            return refused(request, "Your role may not create saved queries.")
+        form = NewSavedQueryForm(request.POST)
+        saved = _create_saved_query(request, form)
+        if saved is not None:
+            messages.success(request, f"Saved query {saved.name} created.")
+            return redirect("pages:saved_query", pk=saved.pk)
+        status = 400
     rows = policy.restrict(SavedQuery.objects.select_related("data_source"), member, "read",
                            "saved_queries").order_by("name")[:MAX_LISTED]
-    return render(request, "jobs/saved_queries.html", {"saved_queries": rows})
+    return render(request, "jobs/saved_queries.html", {
+        "saved_queries": rows, "form": form, "may_create": may_create}, status=status)
 
 
 class SavedQueryForm(forms.Form):
@@ -121,8 +173,7 @@ def saved_query_edit(request, pk):
             messages.success(request, f"Saved query {saved.name} is now version "
                              f"{saved.version}.")
             return redirect("pages:saved_query", pk=saved.pk)
-        for field, errors in serializer.errors.items():
-            form.add_error(field if field in form.fields else None, " ".join(map(str, errors)))
+        add_errors(form, serializer.errors)
     runs = Command.objects.visible_to(member).filter(saved_query=saved).order_by("-id")[:10]
     return render(request, "jobs/saved_query.html", {
         "saved": saved, "form": form, "may_update": True, "runs": runs,

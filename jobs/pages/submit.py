@@ -146,34 +146,42 @@ class SavedQueryForm(CommonFields):
                 "parameters": {k: v for k, v in values.items() if v not in (None, "")}}
 
 
-def _add_errors(form, errors, prefix=""):
-    """Put the API's field errors on the form's fields (or on the form as a whole)."""
-    renames = {"runtime_env": "env", "script": "script"}
+FORM_FIELD = {"runtime_env": "env"}  # API field -> the form field that holds it
+
+
+def _flat(messages):
+    if isinstance(messages, dict):  # a nested serializer's errors, e.g. runtime_env.env_vars
+        return [m for sub in messages.values() for m in _flat(sub)]
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+
+
+def add_errors(form, errors):
+    """Put the API's field errors on the form field that holds each (else on the form)."""
     for field, messages in errors.items():
-        if isinstance(messages, dict):
-            _add_errors(form, messages, prefix=f"{field}.")
-            continue
-        name = renames.get(field, field)
-        if prefix == "runtime_env." and field == "env_vars":
-            name = "env"
-        if isinstance(form, SavedQueryForm) and f"param_{field}" in form.fields:
-            name = f"param_{field}"
-        text = " ".join(str(m) for m in (messages if isinstance(messages, list) else [messages]))
-        form.add_error(name if name in form.fields else None, f"{prefix}{field}: {text}"
-                       if name not in form.fields else text)
+        name = f"param_{field}" if f"param_{field}" in form.fields else FORM_FIELD.get(
+            field, field)
+        text = " ".join(_flat(messages))
+        if name in form.fields:
+            form.add_error(name, text)
+        else:
+            form.add_error(None, text if field in ("non_field_errors", "__all__")
+                           else f"{field}: {text}")
 
 
 def _submit(request, form):
     """Validate like the API, submit through the one service; the command or None."""
     serializer = SubmitSerializer(data=form.payload(), context={"request": request})
     if not serializer.is_valid():
-        _add_errors(form, serializer.errors)
+        add_errors(form, serializer.errors)
         return None
     try:
         command, _ = submission.submit(request.member, serializer.validated_data,
                                        source=Source.UI, request=request)
     except submission.InvalidDefinition as exc:
-        _add_errors(form, exc.errors or {exc.field or "__all__": exc.message})
+        if exc.errors and exc.field == "parameters" and "parameters" in form.fields:
+            # Ad-hoc SQL: the values are one JSON field; say which name each message is about.
+            exc.errors = {"parameters": [f"{k}: {v}." for k, v in exc.errors.items()]}
+        add_errors(form, exc.errors or {exc.field or "__all__": exc.message})
         return None
     return command
 
@@ -190,6 +198,8 @@ def _form_for(kind, request, member, data=None):
     if kind == "shell":
         return ShellForm(data, initial=initial), None
     if kind == "sql":
+        # A link may prefill the query and source (a dataset's "Preview" does).
+        initial.update({k: request.GET[k] for k in ("query", "data_source") if k in request.GET})
         return SqlForm(data, initial=initial, sources=_sources(member)), None
     saved = None
     ref = request.GET.get("saved_query") or (data or {}).get("saved_query")

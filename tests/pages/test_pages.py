@@ -205,3 +205,28 @@ def test_a_datasets_preview_opens_the_sql_form_with_its_query(member):
     link = dataset_page.split('id="preview" href="')[1].split('"')[0].replace("&amp;", "&")
     form = client.get(link).content.decode()
     assert "SELECT * FROM sales LIMIT 100</textarea>" in form
+
+
+def test_a_member_may_edit_only_their_own_saved_queries(admin, member):
+    from jobs.models import SavedQuery
+
+    theirs = SavedQuery.objects.create(account=admin.account, name="admins", sql="SELECT 1",
+                                       created_by=admin.user)
+    client = browser(member)
+    assert b"Save as a new version" not in client.get(f"/saved-queries/{theirs.pk}/").content
+    response = client.post(f"/saved-queries/{theirs.pk}/edit/", {"name": "x", "sql": "SELECT 2"})
+    assert response.status_code == 403
+    theirs.refresh_from_db()
+    assert (theirs.sql, theirs.version) == ("SELECT 1", 1)
+
+
+def test_an_unreadable_upload_is_refused_with_the_reason_and_nothing_registered(member):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from jobs.models import Dataset
+
+    upload = SimpleUploadedFile("empty.csv", b"")
+    response = browser(member).post("/datasets/", {"name": "empty", "file": upload})
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode()
+    assert not Dataset.objects.exists()

@@ -1,4 +1,5 @@
-// The live part of a command's status page: reads the API's event stream
+// The status page of a command: shows the log tail from its end and, while the command is
+// active, reads the API's event stream
 // (/api/v1/commands/<id>/events/, server-sent events, the session authenticates it),
 // moves the progress bar, appends new log output, and asks the server for the status
 // block again (htmx) when the status itself changes, so every word on the page comes
@@ -6,10 +7,12 @@
 (function () {
   "use strict";
   var script = document.currentScript;
-  if (!script || !window.EventSource) return;
+  var log = document.getElementById("log");
+  if (!script || !log) return;
+  log.scrollTop = log.scrollHeight;  // the tail starts at the end
+  if (script.dataset.live !== "true" || !window.EventSource) return;
   var terminal = JSON.parse(document.getElementById("terminal-statuses").textContent);
   var shown = script.dataset.status + "|" + script.dataset.throttled;
-  var log = document.getElementById("log");
   var live = document.getElementById("log-live");
   var source = new EventSource(script.dataset.events);
 

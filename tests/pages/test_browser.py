@@ -107,6 +107,25 @@ def test_submit_and_watch_progress_and_log_arrive_without_reloading(site, chromi
     shoot(page, "status.png")
 
 
+def test_a_big_log_never_lands_in_the_page_whole(site, chromium):
+    # About 8 MB of output while the page is open: the page keeps the end and a way back.
+    pk = site.submit("echo first-line; sleep 2; "
+                     "for i in $(seq 80000); do echo line $i of a long log......................"
+                     "...........; done; sleep 2")
+    wait_status(site, pk, "running")
+    page = sign_in(chromium, site, site.email, site.password)
+    page.goto(f"/commands/{pk}/")
+    page.locator("#status-word .badge-done").wait_for(timeout=120_000)
+    page.wait_for_function(
+        "() => document.getElementById('log').innerText.includes('line 80000 of')")
+    shown = page.evaluate("document.getElementById('log').textContent.length")
+    assert shown < 2_000_000
+    assert "first-line" not in page.locator("#log").inner_text()
+    page.locator("#log-earlier").click()  # the part before the first byte shown
+    page.wait_for_function("n => document.getElementById('log').textContent.length > n",
+                           arg=shown)
+
+
 def test_cancel_a_running_command_from_its_page(site, chromium):
     pk = site.submit("echo started; sleep 60")
     wait_status(site, pk, "running")

@@ -91,7 +91,7 @@ def test_the_status_page_shows_status_progress_times_and_the_definition(member):
     assert "2 of 5 steps" in page
     assert 'aria-live="polite"' in page
     assert "echo hi" in page and "Queued: waiting for a free worker" in page
-    assert f"/api/v1/commands/{command.pk}/events/?offset=0" in page  # live from the API
+    assert f'data-events="/api/v1/commands/{command.pk}/events/" data-offset="0"' in page
 
 
 def test_a_throttled_command_says_which_limit_holds_it(member):

@@ -6,11 +6,11 @@ from functools import wraps
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import audit, policy
 from accounts.authentication import membership_of
@@ -80,6 +80,7 @@ def _own_tokens(member):
         membership=member)
 
 
+@require_http_methods(["GET", "POST"])
 @member_view
 def tokens(request):
     """The member's own API tokens: list, issue (the secret shown once, on this response
@@ -98,8 +99,6 @@ def tokens(request):
             token, raw = ApiToken.issue(member, form.cleaned_data["name"], expires)
             audit.record("tokens.create", member=member, obj=token, request=request)
             issued, form = {"token": token, "secret": raw}, TokenForm()
-    elif request.method != "GET":
-        return HttpResponseNotAllowed(["GET", "POST"])
     context = {"form": form, "issued": issued, "tokens": _own_tokens(member),
                "may_create": policy.can(member, "create", "tokens")}
     response = render(request, "accounts/tokens.html", context,

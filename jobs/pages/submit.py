@@ -19,6 +19,7 @@ from accounts.pages import member_view, refused
 from jobs import submission
 from jobs.api.serializers import SubmitSerializer
 from jobs.models import CommandType, DataSource, SavedQuery, Source
+from jobs.reads import parse_pk
 
 KINDS = ("shell", "sql", "saved")
 
@@ -204,9 +205,9 @@ def _form_for(kind, request, member, data=None):
     saved = None
     ref = request.GET.get("saved_query") or (data or {}).get("saved_query")
     if ref:
-        saved = policy.restrict(SavedQuery.objects.all(), member, "read",
-                                "saved_queries").filter(pk=ref if str(ref).isdigit() else 0
-                                                        ).first()
+        pk = parse_pk(ref)
+        saved = pk and policy.restrict(SavedQuery.objects.all(), member, "read",
+                                       "saved_queries").filter(pk=pk).first()
         if saved is None:
             raise Http404("No such saved query.")
         return SavedQueryForm(data, initial=initial, saved=saved), saved

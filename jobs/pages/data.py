@@ -6,12 +6,12 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import audit, policy
 from accounts.pages import member_view, refused
 from jobs import datasets
-from jobs.api.data_serializers import SavedQuerySerializer
+from jobs.api.data_serializers import DatasetSerializer, SavedQuerySerializer
 from jobs.models import Command, Dataset, SavedQuery
 from jobs.pages.submit import add_errors
 
@@ -55,16 +55,47 @@ def dataset_list(request):
                                                   "may_create": may_create}, status=status)
 
 
-@member_view
-def dataset_detail(request, pk):
-    member = request.member
+class DatasetEditForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="The table name in SQL.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def _dataset_or_404(member, pk):
     dataset = policy.restrict(Dataset.objects.select_related("created_by"), member, "read",
                               "datasets").filter(pk=pk).first()
     if dataset is None:
         raise Http404("No such dataset.")
+    return dataset
+
+
+@require_http_methods(["GET", "POST"])
+@member_view
+def dataset_detail(request, pk):
+    """A dataset's columns and size; where the role allows, its name and description change
+    here (validated by the API's serializer)."""
+    member = request.member
+    dataset = _dataset_or_404(member, pk)
+    may_update = policy.can(member, "update", "datasets", obj=dataset)
+    form, status = DatasetEditForm(initial={"name": dataset.name,
+                                            "description": dataset.description}), 200
+    if request.method == "POST":
+        if not may_update:
+            return refused(request, "Your role may not change this dataset.")
+        form = DatasetEditForm(request.POST)
+        if form.is_valid():
+            serializer = DatasetSerializer(dataset, data=form.cleaned_data, partial=True,
+                                           context={"request": request})
+            if serializer.is_valid():
+                serializer.save()
+                audit.record("datasets.update", member=member, obj=dataset, request=request)
+                messages.success(request, f"Dataset {dataset.name} saved.")
+                return redirect("pages:dataset", pk=dataset.pk)
+            add_errors(form, serializer.errors)
+        status = 400
     return render(request, "jobs/dataset.html", {
-        "dataset": dataset, "may_submit": policy.can(member, "submit", "commands",
-                                                     command_type="sql")})
+        "dataset": dataset, "form": form, "may_update": may_update,
+        "may_submit": policy.can(member, "submit", "commands", command_type="sql")},
+        status=status)
 
 
 class NewSavedQueryForm(forms.Form):

@@ -230,3 +230,22 @@ def test_an_unreadable_upload_is_refused_with_the_reason_and_nothing_registered(
     assert response.status_code == 400
     assert 'class="error"' in response.content.decode()
     assert not Dataset.objects.exists()
+
+
+def test_a_dataset_is_renamed_where_the_role_allows_and_clashes_are_named(admin, reader):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from jobs.models import Dataset
+
+    client = browser(admin)
+    for name in ("sales", "costs"):
+        client.post("/datasets/", {"name": name, "file": SimpleUploadedFile(
+            f"{name}.csv", b"a,b\n1,2\n")})
+    sales = Dataset.objects.get(name="sales")
+    clash = client.post(f"/datasets/{sales.pk}/", {"name": "COSTS", "description": ""})
+    assert clash.status_code == 400 and "already exists" in clash.content.decode()
+    assert client.post(f"/datasets/{sales.pk}/", {"name": "revenue", "description": "q4"}
+                       ).status_code == 302
+    sales.refresh_from_db()
+    assert (sales.name, sales.description) == ("revenue", "q4")
+    assert browser(reader).post(f"/datasets/{sales.pk}/", {"name": "x"}).status_code == 403

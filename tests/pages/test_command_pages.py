@@ -1,7 +1,11 @@
 """The command pages through Django's test client: who may see and do what, what the pages
 say, and what a page view costs in queries."""
 
+import re
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
 from jobs.logs import LogWriter
@@ -303,3 +307,21 @@ def test_the_queue_is_a_fixed_number_of_queries(member, django_assert_num_querie
         client.get("/commands/queue/", HTTP_HX_REQUEST="true")
 
 
+
+
+@pytest.mark.parametrize("query", ["", "?status=done", "?user=member@acme.test&label=default",
+                                   "?created_after=2000-01-01&search=x"])
+def test_the_history_runs_the_api_lists_query(member, query):
+    """The same statement as GET /api/v1/commands/ (so the same indexes; only the page size
+    differs), which tests/jobs/test_indexes.py checks on PostgreSQL."""
+    submit_shell(member)
+
+    def listing(client, path):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).status_code == 200
+        found = [q["sql"] for q in queries.captured_queries if 'FROM "jobs_command"' in q["sql"]]
+        assert len(found) == 1, found
+        return re.sub(r"LIMIT \d+", "LIMIT n", found[0])
+
+    page = listing(browser(member), f"/commands/{query}")
+    assert page == listing(member.client, f"/api/v1/commands/{query}")

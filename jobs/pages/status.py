@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts import audit, policy
 from accounts.pages import member_view, refused
 from jobs import lifecycle, reads, results, submission
+from jobs.api.representation import command_detail
 from jobs.logs import window_before
 from jobs.models import CommandType, DataSource, Status
 from jobs.reads import parse_pk
@@ -32,12 +33,12 @@ def _command_or_404(member, pk):
 
 def _summary_context(member, command):
     """What the live part of the page shows (re-rendered on every status change)."""
-    position, holding = reads.waiting_state(command)
+    # Where a waiting command stands and what holds it, exactly as the API's detail says.
+    detail = command_detail(command, member)
     context = {
         "command": command,
-        "queue_position": position,
-        "holding": holding,
-        "max_concurrency": member.account.max_concurrency,
+        "queue_position": detail["queue_position"],
+        "held_by": detail["held_by"],
         "may_cancel": not command.is_terminal and policy.can(member, "cancel", "commands",
                                                              obj=command),
         "may_rerun": policy.can(member, "rerun", "commands", obj=command)

@@ -19,6 +19,9 @@ TIMEOUT_MS = 60_000
 
 pytestmark = [
     pytest.mark.slow,
+    # One live portal and one browser for the module: its tests stay on one xdist worker
+    # (make test runs --dist loadgroup).
+    pytest.mark.xdist_group("browser"),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=(
         f"no browser: Debian's chromium package is not installed ({CHROMIUM} is missing; "
         ".ci/run installs it, or: apt-get install chromium)")),

@@ -206,8 +206,8 @@ def _form_for(kind, request, member, data=None):
     ref = request.GET.get("saved_query") or (data or {}).get("saved_query")
     if ref:
         pk = parse_pk(ref)
-        saved = pk and policy.restrict(SavedQuery.objects.all(), member, "read",
-                                       "saved_queries").filter(pk=pk).first()
+        saved = None if pk is None else policy.restrict(
+            SavedQuery.objects.all(), member, "read", "saved_queries").filter(pk=pk).first()
         if saved is None:
             raise Http404("No such saved query.")
         return SavedQueryForm(data, initial=initial, saved=saved), saved
@@ -220,8 +220,10 @@ def new_command(request):
     member = request.member
     if not policy.can(member, "submit", "commands"):
         return refused(request, "Your role may not submit commands.")
-    kind = request.GET.get("kind", "shell")
-    kind = kind if kind in KINDS else "shell"
+    may_shell = policy.can(member, "submit", "commands", command_type="shell")
+    default_kind = "shell" if may_shell else "sql"
+    kind = request.GET.get("kind", default_kind)
+    kind = kind if kind in KINDS else default_kind
     data = request.POST if request.method == "POST" else None
     form, saved = _form_for(kind, request, member, data)
     status = 200
@@ -242,6 +244,6 @@ def new_command(request):
                      if kind == "saved" else [])
     return render(request, "jobs/submit.html", {
         "kind": kind, "form": form, "saved": saved, "saved_queries": saved_queries,
-        "may_shell": policy.can(member, "submit", "commands", command_type="shell"),
+        "may_shell": may_shell,
         "may_sql": policy.can(member, "submit", "commands", command_type="sql"),
     }, status=status)

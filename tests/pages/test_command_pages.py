@@ -325,3 +325,26 @@ def test_the_history_runs_the_api_lists_query(member, query):
 
     page = listing(browser(member), f"/commands/{query}")
     assert page == listing(member.client, f"/api/v1/commands/{query}")
+
+
+@pytest.mark.parametrize("ref", ["0", "abc", "99999999999999999999", "12345"])
+def test_a_saved_query_that_is_not_one_is_404(member, ref):
+    response = browser(member).get(f"/commands/new/?kind=saved&saved_query={ref}")
+    assert response.status_code == 404
+
+
+def test_a_member_who_may_submit_only_sql_gets_the_sql_form(account):
+    from accounts.models import Policy, Role
+    from tests.conftest import make_member
+
+    role = Role.objects.create(account=account, name="sql-only")
+    Policy.objects.create(role=role, resource="commands", actions=["read", "submit"],
+                          conditions={"command_types": ["sql"]})
+    Policy.objects.create(role=role, resource="data_sources", actions=["read"])
+    analyst = make_member(account, "analyst@acme.test", roles=[role])
+    page = browser(analyst).get("/commands/new/").content.decode()
+    assert 'name="query"' in page and 'name="script"' not in page
+    assert "?kind=shell" not in page
+    refused = browser(analyst).post("/commands/new/?kind=shell", {
+        "script": "id", "submission_id": "ui-9"})
+    assert refused.status_code == 403 and "may not submit shell" in refused.content.decode()

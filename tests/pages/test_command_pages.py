@@ -348,3 +348,21 @@ def test_a_member_who_may_submit_only_sql_gets_the_sql_form(account):
     refused = browser(analyst).post("/commands/new/?kind=shell", {
         "script": "id", "submission_id": "ui-9"})
     assert refused.status_code == 403 and "may not submit shell" in refused.content.decode()
+
+
+@pytest.mark.parametrize("query", [
+    "?cursor=%00", "?cursor=" + "x" * 5000, "?page_size=999999", "?page_size=-1",
+    "?search=%00", "?label=%00", "?user=%00", "?created_after=not-a-date",
+    "?created_after=99999-01-01", "?status=done&status=%00", "?search=" + "é" * 3000,
+])
+def test_hostile_history_queries_answer_4xx_or_a_page_never_a_500(member, query):
+    assert browser(member).get(f"/commands/{query}").status_code in (200, 400)
+
+
+@pytest.mark.parametrize("path", [
+    "log/?before=%00", "log/?before=99999999999999999999999", "rows/?cursor=%00",
+    "rows/?cursor=" + "A" * 2000,
+])
+def test_hostile_fragment_queries_never_a_500(member, path):
+    command = finish_sql(member)
+    assert browser(member).get(f"/commands/{command.pk}/{path}").status_code in (200, 400)

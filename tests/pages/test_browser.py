@@ -222,3 +222,22 @@ def test_no_asset_comes_from_outside_the_portal(site):
     assert sources and all(s.startswith("/") or s.startswith("#") for s in sources), sources
     # htmx is the copy the django-htmx package ships, served by the portal itself.
     assert httpx.get(f"{site.url}/static/django_htmx/htmx-2.min.js").status_code == 200
+
+
+def test_without_an_event_stream_the_status_page_still_follows_the_command(
+        tmp_path_factory, chromium):
+    # A portal that refuses every event stream (429): the page asks for its status block.
+    portal = Site(tmp_path_factory.mktemp("nostreams"), JOBPORTAL_MAX_STREAMS_PER_ACCOUNT="0")
+    portal.manage("collectstatic", "--noinput", "-v0")
+    portal.email, portal.password = re.search(r"login (\S+) / (\S+)", portal.demo).groups()
+    proc = portal.serve("--concurrency", "1")
+    try:
+        page = sign_in(chromium, portal, portal.email, portal.password)
+        pk = portal.submit("sleep 5; echo finished")
+        wait_status(portal, pk, "running")
+        page.goto(f"/commands/{pk}/")
+        assert page.locator("#status-word .badge-running").count() == 1
+        page.locator("#status-word .badge-done").wait_for()
+        assert page.locator("#exit-code").inner_text() == "0"
+    finally:
+        stop(proc)

@@ -1,4 +1,4 @@
-"""URL map: the HTML pages, admin, health, the portal API v1 with its schema and docs."""
+"""URL map: admin, health, the portal API v1 with its schema and docs."""
 
 from django.contrib import admin
 from django.urls import include, path

@@ -30,13 +30,14 @@ run: migrate
 	$(PY) manage.py demo --url http://$(HOST):$(PORT)
 	exec $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
-# In parallel, one process per core (pytest-xdist); each has its own test database.
+# In parallel, one process per core (pytest-xdist); each has its own test database. Tests
+# marked xdist_group(name) stay on one process (the browser tests share one live portal).
 test: install
-	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # The same without the tests that start worker processes or servers (marked slow).
 test-fast: install
-	$(PY) -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

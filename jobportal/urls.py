@@ -5,12 +5,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from jobportal.views import healthz
+from jobportal.views import healthz, home
 
 api_docs_permissions = {"authentication_classes": [], "permission_classes": []}
 
 urlpatterns = [
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("accounts/", include("accounts.page_urls")),
+    path("", include("jobs.pages.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),

@@ -92,3 +92,18 @@ def tail(command_id, size, max_bytes=4096, stream=None):
     """The last ``max_bytes`` of a log of ``size`` bytes, decoded for messages and pages."""
     page = read_log(command_id, max(0, size - max_bytes), max_bytes, stream=stream)
     return page.data.decode("utf-8", errors="replace")
+
+
+def window_before(command_id, end, max_bytes=64 * 1024):
+    """The log bytes before byte ``end`` (at most ``max_bytes``), starting on a UTF-8
+    character boundary, so a page that shows a log from its end and loads earlier parts on
+    demand never splits a character between two parts (nor reads more than one part)."""
+    if end <= 0:
+        return LogPage(0, 0, b"")
+    start = max(0, end - max_bytes)
+    page = read_log(command_id, start, end - start)
+    data, skip = page.data, 0
+    if start > 0:
+        while skip < min(3, len(data)) and data[skip] & 0xC0 == 0x80:  # continuation bytes
+            skip += 1
+    return LogPage(start + skip, page.next_offset, data[skip:])

@@ -38,6 +38,7 @@ class Command(BaseCommand):
         self.stdout.write(
             "\n"
             f"  Jobportal is starting at {url}/\n"
+            f"  Pages:      {url}/   login {email} / {password}\n"
             f"  Admin:      {url}/admin/   login {email} / {password}\n"
             f"  API docs:   {url}/api/docs/\n"
             f"  API token:  {raw}\n"

@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3 python; do \
 PY := $(VENV)/bin/python
 export HOST PORT
 
-.PHONY: run test test-fast install lint migrate worker bench bench-quick clean
+.PHONY: run test test-fast install lint migrate worker bench bench-quick screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Jobportal needs Python 3.12 or newer on PATH." >&2; exit 1; }
@@ -38,6 +38,10 @@ test: install
 # The same without the tests that start worker processes or servers (marked slow).
 test-fast: install
 	$(PY) -m pytest -n auto --dist loadgroup -m "not slow" $(PYTEST_ARGS)
+
+# Retake the pages' screenshots in docs/img (the browser tests; test runs write elsewhere).
+screenshots: install
+	JOBPORTAL_SCREENSHOTS_DIR=$(CURDIR)/docs/img $(PY) -m pytest -p no:xdist tests/pages/test_browser.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,10 +7,10 @@ their name and roles (their members may change).
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts import audit
+from accounts import audit, invitations
 from accounts.models import Account, ApiToken, AuditEvent, Group, Membership, Policy, Role, User
 from accounts.policy import validate_policy
 
@@ -97,6 +97,14 @@ class UserAdmin(BaseUserAdmin):
 @admin.register(Membership)
 class MembershipAdmin(AuditedAdmin):
     audit_resource = "members"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        link = None if change else invitations.welcome(obj, request.build_absolute_uri("/"))
+        if link:
+            # Shown once, here: the operator hands it on where no mail is configured.
+            self.message_user(request, f"{obj.user.email} sets a password with this one-time "
+                              f"link: {link}", messages.WARNING)
     list_display = ["user", "account", "is_active", "created_at"]
     list_filter = ["is_active", "account"]
     search_fields = ["user__email", "account__slug"]

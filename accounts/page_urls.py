@@ -1,5 +1,6 @@
 """``/accounts/``: login, logout and password change (Django's auth views with our
-templates), the account switcher and the API token page."""
+templates), the one-time link where a new member sets a password (accounts/invitations.py),
+the account switcher and the API token page."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
@@ -16,6 +17,11 @@ urlpatterns = [
         success_url=reverse_lazy("accounts:password_change_done")), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(),
          name="password_change_done"),
+    path("welcome/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="registration/welcome.html",
+        success_url=reverse_lazy("accounts:welcome_done")), name="welcome"),
+    path("welcome/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="registration/welcome_done.html"), name="welcome_done"),
     path("switch/", pages.switch_account, name="switch"),
     path("tokens/", pages.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", pages.revoke_token, name="revoke_token"),

@@ -6,9 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts import policy, roles
+from accounts import invitations, policy, roles
 from accounts.authentication import membership_of
-from accounts.models import ApiToken, Group, Membership, Policy, Role, User
+from accounts.models import ApiToken, Group, Membership, Policy, Role
 from jobportal.fields import JSONField
 
 
@@ -133,12 +133,18 @@ class MemberSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="user.name", required=False, allow_blank=True)
     groups = AccountScopedSlugField(slug_field="name", queryset=Group.objects.all(), many=True,
                                     required=False)
+    invitation_url = serializers.SerializerMethodField(help_text=(
+        "Only in the answer that adds a person who has no password yet: their one-time link "
+        "to set one (also mailed where mail is configured). Null otherwise."))
 
     class Meta:
         model = Membership
         fields = ["id", "email", "name", "is_active", "invitation_pending", "groups",
-                  "created_at"]
+                  "created_at", "invitation_url"]
         read_only_fields = ["invitation_pending", "created_at"]
+
+    def get_invitation_url(self, obj) -> str | None:
+        return getattr(self, "invitation_url", None)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -183,17 +189,10 @@ class MemberSerializer(serializers.ModelSerializer):
     @transaction.atomic
     def create(self, validated_data):
         user_data = validated_data.pop("user")
-        groups = validated_data.pop("groups", [])
-        user = User.objects.filter(email=user_data["email"]).first()
-        if user is None:
-            user = User.objects.create_user(user_data["email"], name=user_data.get("name", ""))
-        else:
-            # Someone who already has an account here joins only if they accept; until then
-            # the membership is inactive and shows no name.
-            validated_data.update(is_active=False, invitation_pending=True)
-        membership = Membership.objects.create(user=user, **validated_data)
-        membership.groups.set(groups)
-        return membership
+        return invitations.add_member(
+            validated_data.pop("account"), user_data["email"],
+            groups=validated_data.pop("groups", []), name=user_data.get("name", ""),
+            **validated_data)
 
     @transaction.atomic
     def update(self, instance, validated_data):

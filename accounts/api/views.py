@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import audit, policy, roles
+from accounts import audit, invitations, policy, roles
 from accounts.api.serializers import (
     GroupSerializer,
     InvitationSerializer,
@@ -155,6 +155,11 @@ class MemberViewSet(AccountScopedViewSet):
 
     def get_queryset(self):
         return super().get_queryset().select_related("user").prefetch_related("groups")
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        serializer.invitation_url = invitations.welcome(
+            serializer.instance, self.request.build_absolute_uri("/"))
 
     def perform_destroy(self, instance):
         if instance.pk == self.member.pk:

@@ -45,6 +45,8 @@ CONFLICTS = [
     ("put", r"/(roles|groups|data-sources)/\{id\}/$"),
     ("patch", r"/(roles|groups|data-sources)/\{id\}/$"),
     ("delete", r"/(roles|groups|members|data-sources|saved-queries)/\{id\}/$"),
+    ("get", r"^/query/data/json$"),  # a schedule_id used by another definition
+    ("post", r"^/query/data/json$"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""URL map: admin, health, the portal API v1 with its schema and docs."""
+"""URL map: admin, health, the portal API v1 with its schema and docs, the compatibility shapes."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
+    path("", include("jobs.compat.supermetrics")),
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
          name="swagger-ui"),

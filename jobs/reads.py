@@ -9,12 +9,13 @@ only where it applies (the queue position of a waiting command: one more query).
 """
 
 import functools
+import time
 
 from django.db import connection, connections
 from django.db.models import Count, F, Q
 
 from accounts import policy
-from jobs.models import Command, DataSource, Status
+from jobs.models import Command, DataSource, SavedQuery, Status
 
 # Primary keys are 64-bit: a longer string of digits is not an id (and must not reach the
 # database as an out-of-range integer).
@@ -34,18 +35,47 @@ def visible_command(member, pk, action="read"):
     pk = parse_pk(pk)
     if pk is None or member is None:
         return None
-    command = _by_pk_in_account(pk, member.account_id)
+    return _visible(member, _one("pk", [pk, member.account_id]), action)
+
+
+def visible_submission(member, submission_id, pk=None, action="read"):
+    """The command of ``member``'s account submitted as ``submission_id`` — or, when no command
+    has that id and ``pk`` is given, the command ``pk`` (shapes that also accept an alias
+    naming the command itself) — if ``member`` may ``action`` it, else None. One query."""
+    if member is None or not submission_id:
+        return None
+    if pk is None:
+        command = _one("submission_id", [submission_id, member.account_id])
+    else:
+        command = _one("submission_id_or_pk",
+                       [member.account_id, submission_id, pk, submission_id])
+    return _visible(member, command, action)
+
+
+def _visible(member, command, action):
     if command is None or not policy.can(member, action, "commands", obj=command):
         return None
     command.account = member.account  # the same row, already loaded with the membership
     return command
 
 
+# WHERE clauses of the one-row reads, over the quoted command table {t}; each takes the
+# parameters in the order its placeholders appear.
+_WHERE = {
+    "pk": "{t}.{id} = %s AND {t}.{account} = %s",
+    # The unique (account, submission_id) constraint serves this.
+    "submission_id": "{t}.{submission} = %s AND {t}.{account} = %s",
+    # A real submission id wins over the alias of a primary key.
+    "submission_id_or_pk": "{t}.{account} = %s AND ({t}.{submission} = %s OR {t}.{id} = %s) "
+                           "ORDER BY CASE WHEN {t}.{submission} = %s THEN 0 ELSE 1 END LIMIT 1",
+}
+
+
 @functools.cache
-def _statement(alias):
-    """``SELECT`` of every column of the command and its submitter's email by primary key and
-    account, compiled once per process; with the converters of each column, as the ORM would
-    apply them. Compiling the ORM query took more time than running it."""
+def _statement(alias, key="pk"):
+    """``SELECT`` of every column of the command and its submitter's email (``WHERE`` one of
+    :data:`_WHERE`), compiled once per process; with the converters of each column, as the ORM
+    would apply them. Compiling the ORM query took more time than running it."""
     conn = connections[alias]
     fields = Command._meta.concrete_fields
     columns = [field.get_col(Command._meta.db_table) for field in fields]
@@ -54,8 +84,9 @@ def _statement(alias):
     table = q(Command._meta.db_table)
     sql = (f"SELECT {', '.join(f'{table}.{q(f.column)}' for f in fields)}, {q(user_table)}."
            f"{q('email')} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
-           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} "
-           f"WHERE {table}.{q('id')} = %s AND {table}.{q('account_id')} = %s")
+           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} WHERE "
+           + _WHERE[key].format(t=table, id=q("id"), account=q("account_id"),
+                                submission=q("submission_id")))
     converters = [
         (index, converter, column)
         for index, column in enumerate(columns)
@@ -65,11 +96,12 @@ def _statement(alias):
     return sql, [field.attname for field in fields], converters
 
 
-def _by_pk_in_account(pk, account_id):
-    """The command ``pk`` of the account, with ``user_email`` set, or None (one query)."""
-    sql, names, converters = _statement(connection.alias)
+def _one(key, params):
+    """The command found by the ``_WHERE[key]`` read, with ``user_email`` set, or None (one
+    query)."""
+    sql, names, converters = _statement(connection.alias, key)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, account_id])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -107,3 +139,49 @@ def waiting_state(command):
         holding=Count("pk", filter=Q(status__in=Status.HOLDING_SLOT)),
     )
     return counts["ahead"] + 1, counts["holding"]
+
+
+def wait_for_end(command, seconds, interval=0.05, longest_interval=0.5):
+    """``command`` re-read until it has ended or ``seconds`` have passed (the synchronous modes
+    of the compatibility shapes): the freshest row, ended or not. Each look is one query by
+    primary key; the interval grows, so a long wait costs a few queries a second."""
+    deadline = time.monotonic() + seconds
+    while not command.is_terminal:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(interval, left))
+        interval = min(interval * 2, longest_interval)
+        fresh = _one("pk", [command.pk, command.account_id])
+        if fresh is None:  # deleted meanwhile (retention): what we had is all there is
+            break
+        fresh.account = command.account
+        command = fresh
+    return command
+
+
+@functools.cache
+def _queue_statement(alias):
+    q = connections[alias].ops.quote_name
+    status = q("status")
+    return (f"SELECT COUNT(CASE WHEN {status} IN (%s, %s) THEN 1 END), "
+            f"COUNT(CASE WHEN {status} = %s THEN 1 END) FROM {q(Command._meta.db_table)} "
+            f"WHERE {q('account_id')} = %s AND {status} IN (%s, %s, %s)")
+
+
+def queue_counts(account_id):
+    """``(scheduled, running)``: the account's commands waiting or queued, and running — its
+    queue as the shapes that report one show it. One query on the (account, status) index."""
+    with connection.cursor() as cursor:
+        cursor.execute(_queue_statement(connection.alias),
+                       [Status.WAITING, Status.QUEUED, Status.RUNNING, account_id,
+                        *Status.ACTIVE])
+        scheduled, running = cursor.fetchone()
+    return scheduled or 0, running or 0
+
+
+def saved_query(member, **lookup):
+    """The saved query of ``member``'s account that ``lookup`` (``pk=`` or ``name=``) finds, if
+    ``member`` may read it, else None."""
+    found = policy.restrict(SavedQuery.objects.all(), member, "read", "saved_queries")
+    return found.filter(**lookup).first()

@@ -47,6 +47,7 @@ CONFLICTS = [
     ("delete", r"/(roles|groups|members|data-sources|saved-queries)/\{id\}/$"),
     ("get", r"^/query/data/json$"),  # a schedule_id used by another definition
     ("post", r"^/query/data/json$"),
+    ("post", r"^/v1/query/\{query_id\}$"),  # an Idempotency-Key used by another definition
 ]
 
 

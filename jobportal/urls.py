@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
     path("", include("jobs.compat.supermetrics")),
+    path("", include("jobs.compat.toolkit")),
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
          name="swagger-ui"),

@@ -112,25 +112,50 @@ class ParametersField(JSONField):
         return value
 
 
-class StatusQuery(serializers.Serializer):
-    """The fields of ``/query/status``'s ``json`` object."""
-
-    schedule_id = serializers.RegexField(SCHEDULE_ID, max_length=MAX_ID_CHARS)
-    offset_start = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
-    offset_end = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False)
-    api_key = serializers.RegexField(SCHEDULE_ID, max_length=255, required=False)
-
-    def validate(self, attrs):
-        if attrs.get("offset_end", attrs["offset_start"]) < attrs["offset_start"]:
-            raise exceptions.ValidationError({"offset_end": ["Must not be below offset_start."]})
-        return attrs
+def _offset(value, name, errors):
+    """An offset from JSON (an integer) or a parameter (its digits); errors[name] otherwise."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors[name] = ["A whole number."]
+    elif not 0 <= value <= MAX_OFFSET:
+        errors[name] = [f"From 0 to {MAX_OFFSET}."]
+    return value
 
 
-class DataQuery(StatusQuery):
+def status_fields(query):
+    """``schedule_id``, ``offset_start`` and ``offset_end`` of ``/query/status``, checked
+    (400 naming each bad field). By hand rather than by a serializer: this is the hot path of
+    every poll, and building a serializer cost more than the read."""
+    errors, found = {}, {}
+    schedule_id = query.get("schedule_id")
+    if not isinstance(schedule_id, str) or not schedule_id:
+        errors["schedule_id"] = ["Required: a string."]
+    elif len(schedule_id) > MAX_ID_CHARS or not SCHEDULE_ID_RE.match(schedule_id):
+        errors["schedule_id"] = [f"At most {MAX_ID_CHARS} letters, digits, '_' and '-'."]
+    found["schedule_id"] = schedule_id
+    found["offset_start"] = _offset(query.get("offset_start", 0), "offset_start", errors)
+    if query.get("offset_end") is not None:
+        found["offset_end"] = _offset(query["offset_end"], "offset_end", errors)
+    key = query.get("api_key")
+    if key is not None and not (isinstance(key, str) and len(key) <= 255
+                                and SCHEDULE_ID_RE.match(key)):
+        errors["api_key"] = ["At most 255 letters, digits, '_' and '-'."]
+    if not errors and found.get("offset_end", found["offset_start"]) < found["offset_start"]:
+        errors["offset_end"] = ["Must not be below offset_start."]
+    if errors:
+        raise exceptions.ValidationError(errors)
+    return found
+
+
+class DataQuery(serializers.Serializer):
     """The fields of ``/query/data/json`` the portal reads; others (``ds_accounts``,
     ``fields``, ``cache_minutes`` …) are accepted and not used."""
 
     schedule_id = serializers.RegexField(SCHEDULE_ID, max_length=MAX_ID_CHARS, required=False)
+    offset_start = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
+    offset_end = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False)
+    api_key = serializers.RegexField(SCHEDULE_ID, max_length=255, required=False)
     ds_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     query = StrictCharField(required=False, max_length=1_000_000, trim_whitespace=False)
     settings = ParametersField(required=False)
@@ -139,6 +164,11 @@ class DataQuery(StatusQuery):
     end_date = StrictCharField(max_length=100, required=False)
     sync_timeout = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
     max_rows = serializers.IntegerField(min_value=1, max_value=MAX_OFFSET, required=False)
+
+    def validate(self, attrs):
+        if attrs.get("offset_end", attrs["offset_start"]) < attrs["offset_start"]:
+            raise exceptions.ValidationError({"offset_end": ["Must not be below offset_start."]})
+        return attrs
 
 
 def validated(serializer_class, data):

@@ -19,10 +19,10 @@ from jobs.compat.supermetrics.request import (
     SCHEDULE_ID_RE,
     DataQuery,
     StatusNotFound,
-    StatusQuery,
     find,
     query_object,
     start,
+    status_fields,
     token_from_fields,
     validated,
 )
@@ -165,7 +165,7 @@ class QueryStatusView(SupermetricsView):
         if "json" not in request.query_params:
             raise exceptions.ValidationError(
                 {"json": ["Required: a JSON-encoded object with schedule_id."]})
-        query = validated(StatusQuery, query_object(request))
+        query = status_fields(query_object(request))
         member = membership_of(request)
         command = find(member, query["schedule_id"])
         found = page(command, query)

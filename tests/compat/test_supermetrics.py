@@ -349,3 +349,19 @@ def test_status_costs_two_queries_on_a_warm_process(member, warm_process,
         assert data(member, schedule_id="count-1").status_code == 200
     with django_assert_num_queries(1):
         assert status(member, schedule_id="nope").status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    '{"query": ' + "[" * 100 + "]" * 100 + "}", '{"query": "SELECT 1\\u0000"}',
+    '{"query": "SELECT 1", "sync_timeout": 1e999}', '{"json": 5}', "{",
+])
+def test_hostile_post_bodies_are_400_and_start_nothing(member, body):
+    response = member.client.post("/query/data/json", body, content_type="application/json")
+    problem(response, 400)
+    assert not Command.objects.exists()
+
+
+def test_an_oversized_post_is_413_in_the_documented_words(member, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    problem(data(member, "post", query="SELECT 1 -- " + "x" * 2000), 413)
+    assert not Command.objects.exists()

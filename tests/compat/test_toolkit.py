@@ -190,3 +190,28 @@ def test_job_status_costs_two_queries_on_a_warm_process(member, query_id, warm_p
     key(member)
     with django_assert_num_queries(2):  # the command, its saved query's dataset
         assert job(member, job_id).status_code == 200
+
+
+@pytest.mark.parametrize("params", [{"offset": "9" * 30}, {"offset": "-1"}, {"limit": "0"},
+                                    {"limit": "x"}])
+def test_hostile_job_pages_are_400(member, query_id, params):
+    job_id = run(member, query_id, execution_mode="async").json()["job_id"]
+    assert job(member, job_id, **params).status_code == 400
+
+
+@pytest.mark.parametrize("body", [
+    "[1]", "{", '{"parameters": ' + "[" * 100 + "]" * 100 + "}",
+    '{"parameters": {"least": "\\u0000"}}', '{"execution_mode": ["sync"]}',
+    '{"parameters": {"least": 1e999}}',
+])
+def test_hostile_run_bodies_are_4xx_and_submit_nothing(member, query_id, body):
+    response = key(member).post(f"/v1/query/{query_id}", body, content_type="application/json")
+    assert 400 <= response.status_code < 500, response.content
+    assert not Command.objects.exists()
+
+
+def test_an_oversized_save_is_413(member, sales, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = save(member, sales, query="SELECT 1 -- " + "x" * 2000)
+    assert response.status_code == 413
+    assert not SavedQuery.objects.exists()

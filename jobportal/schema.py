@@ -63,7 +63,27 @@ def add_problem_responses(result, generator, request, public):
                 operation["responses"][str(code)] = {"description": PHRASES[code],
                                                      "content": problem}
             _alternatives(operation)
+            _shape_rules(operation)
     return result
+
+
+def _shape_rules(operation):
+    """What a compatibility shape asks for with ``extend_schema(extensions=...)``, applied after
+    the error responses exist:
+
+    - ``x-response-headers``: ``{"*": headers of every response, "<code>": more for it}``;
+    - ``x-json-parameters``: ``{name: schema}`` of query parameters sent as JSON text.
+    """
+    headers = operation.pop("x-response-headers", None) or {}
+    for code, response in operation["responses"].items():
+        extra = {**headers.get("*", {}), **headers.get(code, {})}
+        if extra:
+            response["headers"] = {**response.get("headers", {}), **extra}
+    as_json = operation.pop("x-json-parameters", None) or {}
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and parameter.get("name") in as_json:
+            parameter.pop("schema", None)
+            parameter["content"] = {"application/json": {"schema": as_json[parameter["name"]]}}
 
 
 def _error_codes(path, method, operation):

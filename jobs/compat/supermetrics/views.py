@@ -156,7 +156,7 @@ class QueryStatusView(SupermetricsView):
     """``GET /query/status``."""
 
     @extend_schema(operation_id="supermetrics_query_status", tags=["supermetrics"],
-                   parameters=schema.STATUS_PARAMETERS,
+                   parameters=schema.STATUS_PARAMETERS, extensions=schema.STATUS_EXTENSIONS,
                    responses={200: schema.STATUS, 404: schema.NOT_FOUND})
     def get(self, request):
         """Status, progress, the account's queue and (on SUCCESS) a page of rows as objects
@@ -180,7 +180,7 @@ class QueryDataView(SupermetricsView):
     """``GET``/``POST /query/data/json``."""
 
     @extend_schema(operation_id="supermetrics_query_data", tags=["supermetrics"],
-                   parameters=schema.DATA_PARAMETERS,
+                   parameters=schema.DATA_PARAMETERS, extensions=schema.DATA_EXTENSIONS,
                    responses={200: schema.DATA, 404: schema.NOT_FOUND})
     def get(self, request):
         """Start a query (``ds_id``: a saved query; or ``query``: SQL on the data source
@@ -190,6 +190,7 @@ class QueryDataView(SupermetricsView):
 
     @extend_schema(operation_id="supermetrics_query_data_post", tags=["supermetrics"],
                    parameters=schema.DATA_PARAMETERS, request=schema.DATA_REQUEST,
+                   extensions=schema.DATA_EXTENSIONS,
                    responses={200: schema.DATA, 404: schema.NOT_FOUND})
     def post(self, request):
         """As ``GET``, with the query in a JSON or form body."""

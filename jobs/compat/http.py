@@ -73,3 +73,27 @@ def sync_wait(command, seconds):
     if seconds <= 0:
         return command
     return reads.wait_for_end(command, seconds)
+
+
+def _header(description, **schema):
+    return {"description": description, "schema": schema}
+
+
+def response_headers(ceiling=None):
+    """The headers of :class:`CompatView` responses for the OpenAPI document (applied to every
+    response, errors included, by jobportal.schema's ``x-response-headers`` rule)."""
+    bound = {"maximum": ceiling} if ceiling else {}
+    return {
+        "*": {
+            "X-RateLimit-Limit": _header("Requests per hour of your account.",
+                                         type="integer", minimum=1, **bound),
+            "X-RateLimit-Remaining": _header("Requests left in this hour.", type="integer",
+                                             minimum=0, **bound),
+            "Access-Control-Allow-Origin": _header("JOBPORTAL_CORS_ALLOW_ORIGIN (default *).",
+                                                   type="string", maxLength=255),
+        },
+        "401": {"WWW-Authenticate": _header("Bearer token required.", type="string",
+                                            maxLength=255, pattern="^Bearer.*")},
+        "429": {"Retry-After": _header("Seconds until the rate limit resets.", type="integer",
+                                       minimum=1, maximum=86_400)},
+    }

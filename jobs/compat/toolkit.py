@@ -157,6 +157,7 @@ JOB = {
         "message": {"type": "string", "description": "sync, still running: where to poll."},
     },
 }
+EXTENSIONS = {"x-response-headers": http.response_headers()}
 SAVED = {"type": "object", "required": ["query_id", "name", "dataset_id"], "properties": {
     "query_id": {"type": "string"}, "name": {"type": "string"}, "dataset_id": _ID,
     "parameters": {"type": "array", "items": {"type": "object"}},
@@ -170,6 +171,7 @@ class SaveView(http.CompatView):
     """``POST /v1/save``."""
 
     @extend_schema(operation_id="toolkit_save", tags=["toolkit"], request=SaveRequest,
+                   extensions=EXTENSIONS,
                    responses={201: SAVED})
     def post(self, request):
         """Save SQL over the account's datasets (by name) as a query: ``qry_<id>``."""
@@ -199,6 +201,7 @@ class RunView(http.CompatView):
     """``POST /v1/query/{query_id}``."""
 
     @extend_schema(operation_id="toolkit_run", tags=["toolkit"], request=RunRequest,
+                   extensions=EXTENSIONS,
                    parameters=[OpenApiParameter("Idempotency-Key", str, "header", description=(
                        "Your id for this run: a repeat answers the same job."))],
                    responses={200: JOB, 202: JOB})
@@ -238,7 +241,7 @@ class RunView(http.CompatView):
 class JobView(http.CompatView):
     """``GET /v1/jobs/{job_id}``."""
 
-    @extend_schema(operation_id="toolkit_job", tags=["toolkit"], parameters=[
+    @extend_schema(operation_id="toolkit_job", tags=["toolkit"], extensions=EXTENSIONS, parameters=[
         OpenApiParameter("offset", int, description="First result row (default 0)."),
         OpenApiParameter("limit", int, description=f"Result rows at most (≤ {MAX_ROWS}).")],
         responses={200: JOB})

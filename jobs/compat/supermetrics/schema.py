@@ -3,6 +3,8 @@ and patterns Supermetrics documents (the error responses are added by jobportal.
 
 from drf_spectacular.utils import OpenApiParameter
 
+from jobs.compat import http
+
 ID = {"type": "string", "maxLength": 50, "pattern": "^[A-Za-z0-9_-]+$"}
 WORDS = ["SCHEDULED", "QUEUED", "RUNNING", "SUCCESS", "FAILURE", "STOPPED"]
 
@@ -109,25 +111,7 @@ DATA_PARAMETERS = [
 ]
 
 
-def _header(description, **schema):
-    return {"description": description, "schema": schema}
-
-
-_RATE = {
-    "X-RateLimit-Limit": _header("Requests per hour of your account.", type="integer",
-                                 minimum=1, maximum=10_000),
-    "X-RateLimit-Remaining": _header("Requests left in this hour.", type="integer",
-                                     minimum=0, maximum=10_000),
-}
-_ORIGIN = {"Access-Control-Allow-Origin": _header(
-    "JOBPORTAL_CORS_ALLOW_ORIGIN (default *).", type="string", maxLength=255)}
-HEADERS = {
-    "*": {**_RATE, **_ORIGIN},
-    "401": {"WWW-Authenticate": _header("Bearer token required.", type="string",
-                                        maxLength=255, pattern="^Bearer.*")},
-    "429": {"Retry-After": _header("Seconds until the rate limit resets.", type="integer",
-                                   minimum=1, maximum=86_400)},
-}
+HEADERS = http.response_headers(ceiling=10_000)
 STATUS_JSON = {"type": "object", "required": ["schedule_id"], "properties": {
     name: QUERY_FIELDS[name] for name in ("schedule_id", "offset_start", "offset_end",
                                           "api_key")}}

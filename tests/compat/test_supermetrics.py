@@ -5,10 +5,12 @@ official client against a live server is in test_supermetrics_client.py."""
 import json
 import re
 
+import jsonschema  # schemathesis's, a dev dependency
 import pytest
 
 from accounts.models import Account
 from jobs import lifecycle
+from jobs.compat.supermetrics import schema
 from jobs.models import Command, Status
 from jobs.worker import run as worker_run
 from tests.jobs.factories import submit_shell
@@ -365,3 +367,21 @@ def test_an_oversized_post_is_413_in_the_documented_words(member, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     problem(data(member, "post", query="SELECT 1 -- " + "x" * 2000), 413)
     assert not Command.objects.exists()
+
+
+def test_every_reply_keeps_to_the_documented_bounds_and_patterns(member):
+    started(member, "bounds-ok")
+    started(member, "bounds-bad", "SELECT * FROM nowhere")
+    replies = [status(member, schedule_id="bounds-ok"), data(member, schedule_id="bounds-ok")]
+    ran("bounds-ok")
+    ran("bounds-bad")
+    for schedule_id in ("bounds-ok", "bounds-bad"):
+        replies += [status(member, schedule_id=schedule_id),
+                    data(member, schedule_id=schedule_id)]
+    for response in replies:
+        body_schema = schema.STATUS if response.request["PATH_INFO"] == "/query/status" else (
+            schema.DATA)
+        jsonschema.validate(response.json(), body_schema)
+        assert ID.match(response.json()["meta"]["request_id"])
+    request_ids = [r.json()["meta"]["request_id"] for r in replies]
+    assert len(set(request_ids)) == len(request_ids)

@@ -113,34 +113,6 @@ def _one(key, params):
     return command
 
 
-def data_source(member, ref):
-    """The data source ``member`` may read, by id or name, or None. The account's built-in
-    ``default`` source is created on first use. Names are SQL identifiers, so a string of
-    digits can only be an id."""
-    if ref == DataSource.DEFAULT_NAME and policy.can(member, "read", "data_sources"):
-        return DataSource.objects.default_for(member.account)
-    sources = policy.restrict(DataSource.objects.all(), member, "read", "data_sources")
-    pk = ref if isinstance(ref, int) else parse_pk(ref)
-    return (sources.filter(pk=pk) if pk is not None else sources.filter(name=ref)).first()
-
-
-def listed(queryset):
-    """``queryset`` of commands with ``user_email`` as the representation reads it."""
-    return queryset.annotate(user_email=F("user__email"))
-
-
-def waiting_state(command):
-    """``(queue_position, commands holding a slot)`` of a waiting command, one query;
-    ``(None, None)`` for any other."""
-    if command.status != Status.WAITING:
-        return None, None
-    counts = Command.objects.filter(account_id=command.account_id).aggregate(
-        ahead=Count("pk", filter=Q(status=Status.WAITING, pk__lt=command.pk)),
-        holding=Count("pk", filter=Q(status__in=Status.HOLDING_SLOT)),
-    )
-    return counts["ahead"] + 1, counts["holding"]
-
-
 def wait_for_end(command, seconds, interval=0.05, longest_interval=0.5):
     """``command`` re-read until it has ended or ``seconds`` have passed (the synchronous modes
     of the compatibility shapes): the freshest row, ended or not. Each look is one query by
@@ -185,3 +157,32 @@ def saved_query(member, **lookup):
     ``member`` may read it, else None."""
     found = policy.restrict(SavedQuery.objects.all(), member, "read", "saved_queries")
     return found.filter(**lookup).first()
+
+
+def data_source(member, ref):
+    """The data source ``member`` may read, by id or name, or None. The account's built-in
+    ``default`` source is created on first use. Names are SQL identifiers, so a string of
+    digits can only be an id."""
+    if ref == DataSource.DEFAULT_NAME and policy.can(member, "read", "data_sources"):
+        return DataSource.objects.default_for(member.account)
+    sources = policy.restrict(DataSource.objects.all(), member, "read", "data_sources")
+    pk = ref if isinstance(ref, int) else parse_pk(ref)
+    return (sources.filter(pk=pk) if pk is not None else sources.filter(name=ref)).first()
+
+
+def listed(queryset):
+    """``queryset`` of commands with ``user_email`` as the representation reads it."""
+    return queryset.annotate(user_email=F("user__email"))
+
+
+def waiting_state(command):
+    """``(queue_position, commands holding a slot)`` of a waiting command, one query;
+    ``(None, None)`` for any other."""
+    if command.status != Status.WAITING:
+        return None, None
+    counts = Command.objects.filter(account_id=command.account_id).aggregate(
+        ahead=Count("pk", filter=Q(status=Status.WAITING, pk__lt=command.pk)),
+        holding=Count("pk", filter=Q(status__in=Status.HOLDING_SLOT)),
+    )
+    return counts["ahead"] + 1, counts["holding"]
+

@@ -185,4 +185,3 @@ def waiting_state(command):
         holding=Count("pk", filter=Q(status__in=Status.HOLDING_SLOT)),
     )
     return counts["ahead"] + 1, counts["holding"]
-

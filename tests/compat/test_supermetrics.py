@@ -385,3 +385,11 @@ def test_every_reply_keeps_to_the_documented_bounds_and_patterns(member):
         assert ID.match(response.json()["meta"]["request_id"])
     request_ids = [r.json()["meta"]["request_id"] for r in replies]
     assert len(set(request_ids)) == len(request_ids)
+
+
+def test_a_schedule_id_chosen_like_an_alias_still_names_its_own_query(member):
+    other = started(member, "first-1")
+    alias = f"cmd-{Command.objects.get(submission_id='first-1').pk}"
+    started(member, alias, "SELECT 2 AS two")
+    assert status(member, schedule_id=alias).json()["meta"]["schedule_id"] == alias
+    assert other["meta"]["schedule_id"] == "first-1"

@@ -4,6 +4,7 @@ official client against a live server is in test_supermetrics_client.py."""
 
 import json
 import re
+from datetime import date
 
 import jsonschema  # schemathesis's, a dev dependency
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from accounts.models import Account
 from jobs import lifecycle
 from jobs.compat.supermetrics import schema
+from jobs.compat.supermetrics.request import absolute_date
 from jobs.models import Command, Status
 from jobs.worker import run as worker_run
 from tests.jobs.factories import submit_shell
@@ -393,3 +395,17 @@ def test_a_schedule_id_chosen_like_an_alias_still_names_its_own_query(member):
     started(member, alias, "SELECT 2 AS two")
     assert status(member, schedule_id=alias).json()["meta"]["schedule_id"] == alias
     assert other["meta"]["schedule_id"] == "first-1"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-01-31", "2026-01-31"), ("today", "2026-03-10"), ("yesterday", "2026-03-09"),
+    ("7daysAgo", "2026-03-03"), ("30 days ago", "2026-02-08"), ("soon", "soon"),
+])
+def test_relative_dates_are_made_absolute(text, expected):
+    assert absolute_date(text, today=date(2026, 3, 10)) == expected
+
+
+def test_a_relative_start_date_reaches_the_query_as_a_date(member, saved):
+    body = data(member, ds_id="monthly", start_date="yesterday").json()
+    command = Command.objects.get(submission_id=body["meta"]["schedule_id"])
+    assert len(command.parameters["start_date"]) == 10

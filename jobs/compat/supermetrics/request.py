@@ -5,6 +5,7 @@ handler words."""
 import ast
 import re
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from django.http import QueryDict
 from rest_framework import exceptions, serializers
@@ -29,6 +30,7 @@ MAX_OFFSET = 1_000_000
 SAVED_QUERY_RE = re.compile(r"^(?:qry_)?(\d{1,18})$")
 LIST_FIELDS = {"ds_accounts", "ds_segments", "ds_users", "fields", "order_rows"}
 MAX_LITERAL_CHARS = 10_000
+DAYS_AGO_RE = re.compile(r"^(\d{1,5})daysago$")
 # Portal field -> the Supermetrics field a client sent it as.
 FIELD_NAMES = {"saved_query": "ds_id", "data_source": "ds_id", "submission_id": "schedule_id",
                "parameters": "settings"}
@@ -202,13 +204,29 @@ def _saved_query(member, ref):
     return saved
 
 
+def absolute_date(text, today=None):
+    """A date as Supermetrics' clients write it — ``YYYY-MM-DD``, ``today``, ``yesterday`` or
+    ``<N>daysAgo`` (UTC) — as ``YYYY-MM-DD``; anything else unchanged, for the parameter's own
+    type check to name."""
+    today = today or datetime.now(UTC).date()
+    word = text.strip().lower().replace(" ", "").replace("_", "")
+    if word == "today":
+        return today.isoformat()
+    if word == "yesterday":
+        return (today - timedelta(days=1)).isoformat()
+    match = DAYS_AGO_RE.match(word)
+    if match:
+        return (today - timedelta(days=int(match[1]))).isoformat()
+    return text
+
+
 def _parameters(query, names):
     """The query's parameters: ``settings`` and ``parameters`` objects, and ``start_date`` /
-    ``end_date`` where the SQL has parameters of those names."""
+    ``end_date`` (relative dates made absolute) where the SQL has parameters of those names."""
     values = {**(query.get("settings") or {}), **(query.get("parameters") or {})}
     for name in ("start_date", "end_date"):
         if name in query and name in names:
-            values.setdefault(name, query[name])
+            values.setdefault(name, absolute_date(query[name]))
     return values
 
 

@@ -4,6 +4,7 @@ live server with a worker is in test_toolkit_live.py."""
 
 import pytest
 
+from jobs import lifecycle
 from jobs.models import Command, SavedQuery
 from jobs.worker import run as worker_run
 from tests.jobs.factories import submit_shell
@@ -215,3 +216,12 @@ def test_an_oversized_save_is_413(member, sales, settings):
     response = save(member, sales, query="SELECT 1 -- " + "x" * 2000)
     assert response.status_code == 413
     assert not SavedQuery.objects.exists()
+
+
+def test_a_cancelled_job_is_failed_with_a_readable_error(member, query_id):
+    job_id = run(member, query_id, execution_mode="async").json()["job_id"]
+    lifecycle.cancel(Command.objects.get(pk=int(job_id[4:])))
+    body = job(member, job_id).json()
+    assert (body["status"], body["error"], body["results"]) == (
+        "failed", "Cancelled before it finished.", None)
+    assert body["completed_at"].endswith("Z")

@@ -30,25 +30,27 @@ def parse_pk(value):
     return int(text)
 
 
-def visible_command(member, pk, action="read"):
-    """The command ``pk`` if ``member`` may ``action`` it, else None (callers answer 404)."""
+def visible_command(member, pk, action="read", extra=None):
+    """The command ``pk`` if ``member`` may ``action`` it, else None (callers answer 404).
+    ``extra`` (one of :data:`_EXTRAS`) reads more with it, into ``command.extras``."""
     pk = parse_pk(pk)
     if pk is None or member is None:
         return None
-    return _visible(member, _one("pk", [pk, member.account_id]), action)
+    return _visible(member, _one("pk", [pk, member.account_id], extra), action)
 
 
-def visible_submission(member, submission_id, pk=None, action="read"):
+def visible_submission(member, submission_id, pk=None, action="read", extra=None):
     """The command of ``member``'s account submitted as ``submission_id`` — or, when no command
     has that id and ``pk`` is given, the command ``pk`` (shapes that also accept an alias
-    naming the command itself) — if ``member`` may ``action`` it, else None. One query."""
+    naming the command itself) — if ``member`` may ``action`` it, else None. One query (with
+    ``extra`` as for :func:`visible_command`)."""
     if member is None or not submission_id:
         return None
     if pk is None:
-        command = _one("submission_id", [submission_id, member.account_id])
+        command = _one("submission_id", [submission_id, member.account_id], extra)
     else:
         command = _one("submission_id_or_pk",
-                       [member.account_id, submission_id, pk, submission_id])
+                       [member.account_id, submission_id, pk, submission_id], extra)
     return _visible(member, command, action)
 
 
@@ -71,22 +73,42 @@ _WHERE = {
 }
 
 
+# Values a read may add after the email, for a shape that shows them with the command (one
+# query instead of two); they land in ``command.extras``, in this order.
+_EXTRAS = {
+    # The account's queue, (waiting or queued, running), on the (account, status) index:
+    # Supermetrics' workflow.
+    "queue": "(SELECT COUNT(*) FROM {t} AS {o} WHERE {o}.{account} = {t}.{account} AND "
+             "{o}.{status} IN ({waiting}, {queued})), (SELECT COUNT(*) FROM {t} AS {o} "
+             "WHERE {o}.{account} = {t}.{account} AND {o}.{status} = {running})",
+    # The dataset the command's saved query was saved for: the toolkit's dataset_id.
+    "dataset": "(SELECT {s}.{dataset} FROM {st} AS {s} WHERE {s}.{id} = {t}.{saved_query})",
+}
+
+
 @functools.cache
-def _statement(alias, key="pk"):
-    """``SELECT`` of every column of the command and its submitter's email (``WHERE`` one of
-    :data:`_WHERE`), compiled once per process; with the converters of each column, as the ORM
-    would apply them. Compiling the ORM query took more time than running it."""
+def _statement(alias, key="pk", extra=None):
+    """``SELECT`` of every column of the command, its submitter's email and the ``extra``
+    values (``WHERE`` one of :data:`_WHERE`), compiled once per process; with the converters
+    of each column, as the ORM would apply them. Compiling the ORM query took more time than
+    running it."""
     conn = connections[alias]
     fields = Command._meta.concrete_fields
     columns = [field.get_col(Command._meta.db_table) for field in fields]
     user_table = Command._meta.get_field("user").related_model._meta.db_table
     q = conn.ops.quote_name
     table = q(Command._meta.db_table)
+    names = {"t": table, "id": q("id"), "account": q("account_id"),
+             "submission": q("submission_id"), "o": q("other"), "status": q("status"),
+             "s": q("saved"), "st": q(SavedQuery._meta.db_table), "dataset": q("dataset_id"),
+             "saved_query": q("saved_query_id"),
+             # Status values are the model's own constants, never input: safe as literals.
+             **{status.value: f"'{status.value}'" for status in Status}}
+    more = f", {_EXTRAS[extra].format(**names)}" if extra else ""
     sql = (f"SELECT {', '.join(f'{table}.{q(f.column)}' for f in fields)}, {q(user_table)}."
-           f"{q('email')} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
+           f"{q('email')}{more} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
            f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} WHERE "
-           + _WHERE[key].format(t=table, id=q("id"), account=q("account_id"),
-                                submission=q("submission_id")))
+           + _WHERE[key].format(**names))
     converters = [
         (index, converter, column)
         for index, column in enumerate(columns)
@@ -96,20 +118,21 @@ def _statement(alias, key="pk"):
     return sql, [field.attname for field in fields], converters
 
 
-def _one(key, params):
-    """The command found by the ``_WHERE[key]`` read, with ``user_email`` set, or None (one
-    query)."""
-    sql, names, converters = _statement(connection.alias, key)
+def _one(key, params, extra=None):
+    """The command found by the ``_WHERE[key]`` read, with ``user_email`` (and ``extras``, the
+    values of ``_EXTRAS[extra]``) set, or None (one query)."""
+    sql, names, converters = _statement(connection.alias, key, extra)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row[:-1])
+    values = list(row[:len(names)])
     for index, converter, column in converters:
         values[index] = converter(values[index], column, connection)
     command = Command.from_db(connection.alias, names, values)
-    command.user_email = row[-1]
+    command.user_email = row[len(names)]
+    command.extras = tuple(row[len(names) + 1:])
     return command
 
 

@@ -33,7 +33,7 @@ from jobs.api.data_serializers import SavedQuerySerializer
 from jobs.api.serializers import SubmitSerializer
 from jobs.api.views import submission_errors
 from jobs.compat import http
-from jobs.models import CommandType, Dataset, SavedQuery, Source, Status
+from jobs.models import CommandType, Dataset, Source, Status
 from jobs.submission import submit
 
 JOB_RE = re.compile(r"^job_(\d{1,18})$")
@@ -86,14 +86,6 @@ def job_body(command, dataset_pk, offset=0, limit=MAX_ROWS):
         "created_at": _utc(command.created_at),
         "completed_at": _utc(command.finished_at),
     }
-
-
-def dataset_of(command):
-    """The dataset the command's saved query was saved for (one query), or None."""
-    if command.saved_query_id is None:
-        return None
-    return (SavedQuery.objects.filter(pk=command.saved_query_id)
-            .values_list("dataset_id", flat=True).first())
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -247,13 +239,14 @@ class JobView(http.CompatView):
         responses={200: JOB})
     def get(self, request, job_id):
         """A job's status, progress, and its results once it succeeded (or why it failed)."""
-        command = reads.visible_command(membership_of(request), _pk(JOB_RE, job_id))
+        command = reads.visible_command(membership_of(request), _pk(JOB_RE, job_id),
+                                        extra="dataset")
         if command is None or command.command_type != CommandType.SQL:
             raise exceptions.NotFound("No such job.")
         offset = api_results.whole_param(request.query_params, "offset", 0)
         limit = min(api_results.whole_param(request.query_params, "limit", MAX_ROWS, 1),
                     MAX_ROWS)
-        return Response(job_body(command, dataset_of(command), offset, limit))
+        return Response(job_body(command, command.extras[0], offset, limit))
 
 
 urlpatterns = [

@@ -8,14 +8,16 @@ from datetime import date
 
 import jsonschema  # schemathesis's, a dev dependency
 import pytest
+from django.db import connection
 
 from accounts.models import Account
-from jobs import lifecycle
+from jobs import lifecycle, reads
 from jobs.compat.supermetrics import schema
 from jobs.compat.supermetrics.request import absolute_date
 from jobs.models import Command, Status
 from jobs.worker import run as worker_run
 from tests.jobs.factories import submit_shell
+from tests.jobs.test_indexes import some_commands  # noqa: F401 (a fixture)
 
 TITLE = re.compile(r"^[A-Za-z0-9\s]+$")
 DETAIL = re.compile(r"^[A-Za-z0-9\s.,\-]+$")
@@ -343,13 +345,15 @@ def test_past_the_limit_it_is_429_with_retry_after(member):
     assert response["Access-Control-Allow-Origin"] == "*"
 
 
-def test_status_costs_two_queries_on_a_warm_process(member, warm_process,
-                                                    django_assert_num_queries):
+def test_status_costs_one_query_on_a_warm_process(member, warm_process,
+                                                  django_assert_num_queries):
     started(member, "count-1")
+    started(member, "count-2")
     warm_process(member)
-    with django_assert_num_queries(2):  # the command, the account's queue
-        assert status(member, schedule_id="count-1").status_code == 200
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):  # the command with its account's queue
+        body = status(member, schedule_id="count-1").json()
+    assert body["workflow"] == {"tasks_scheduled": 2, "tasks_running": 0}
+    with django_assert_num_queries(1):
         assert data(member, schedule_id="count-1").status_code == 200
     with django_assert_num_queries(1):
         assert status(member, schedule_id="nope").status_code == 404
@@ -409,3 +413,20 @@ def test_a_relative_start_date_reaches_the_query_as_a_date(member, saved):
     body = data(member, ds_id="monthly", start_date="yesterday").json()
     command = Command.objects.get(submission_id=body["meta"]["schedule_id"])
     assert len(command.parameters["start_date"]) == 10
+
+
+@pytest.mark.usefixtures("some_commands")
+def test_the_read_of_a_status_with_its_queue_uses_indexes(member):
+    sql, _, _ = reads._statement(connection.alias, "submission_id", "queue")
+    params = ["old-1", member.account.pk]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        text = "\n".join(str(row[-1]) for row in cursor.fetchall())
+    # The unique (account, submission_id) constraint's index: SQLite names it itself.
+    assert any(name in text for name in ("command_submission_id",
+                                         "sqlite_autoindex_jobs_command")), text
+    assert "command_account_status" in text, text

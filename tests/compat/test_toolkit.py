@@ -184,13 +184,14 @@ def test_a_preflight_is_answered_without_a_credential(anonymous):
     assert "X-API-Key" in response["Access-Control-Allow-Headers"]
 
 
-def test_job_status_costs_two_queries_on_a_warm_process(member, query_id, warm_process,
-                                                        django_assert_num_queries):
+def test_job_status_costs_one_query_on_a_warm_process(member, query_id, sales, warm_process,
+                                                      django_assert_num_queries):
     job_id = run(member, query_id, execution_mode="async").json()["job_id"]
     warm_process(member)
     key(member)
-    with django_assert_num_queries(2):  # the command, its saved query's dataset
-        assert job(member, job_id).status_code == 200
+    with django_assert_num_queries(1):  # the command with its saved query's dataset
+        body = job(member, job_id).json()
+    assert body["dataset_id"] == f"dset_{sales}"
 
 
 @pytest.mark.parametrize("params", [{"offset": "9" * 30}, {"offset": "-1"}, {"limit": "0"},

@@ -60,7 +60,9 @@ def meta(command):
 def status_body(command, member, rows):
     """Status, progress (statements done of total, as the worker records them), the account's
     queue and ``rows`` (empty until SUCCESS)."""
-    scheduled, running = reads.queue_counts(member.account_id)
+    # A command found by its schedule id was read with its account's queue (jobs.reads).
+    queue = getattr(command, "extras", ())
+    scheduled, running = queue if len(queue) == 2 else reads.queue_counts(member.account_id)
     ready = _bounded(command.statements_done, MAX_COUNT)
     return {
         "meta": meta(command),

@@ -226,3 +226,11 @@ def test_a_cancelled_job_is_failed_with_a_readable_error(member, query_id):
     assert (body["status"], body["error"], body["results"]) == (
         "failed", "Cancelled before it finished.", None)
     assert body["completed_at"].endswith("Z")
+
+
+def test_a_malformed_idempotency_key_is_400_naming_it(member, query_id):
+    response = key(member).post(f"/v1/query/{query_id}", {"execution_mode": "async"},
+                                format="json", HTTP_IDEMPOTENCY_KEY="has spaces")
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["errors"]
+    assert not Command.objects.exists()

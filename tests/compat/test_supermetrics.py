@@ -432,3 +432,16 @@ def test_the_read_of_a_status_with_its_queue_uses_indexes(member):
              if ("Seq Scan" in line or line.strip().startswith("SCAN"))
              and ("jobs_command" in line or "other" in line) and "INDEX" not in line]
     assert not scans, text
+
+
+def test_data_json_links_the_pages_around_without_the_api_key(member, big, anonymous):
+    body = anonymous.get("/query/data/json", {"schedule_id": big, "offset_start": 10,
+                                              "offset_end": 19, "api_key": member.token}).json()
+    links = body["meta"]["paginate"]
+    assert "api_key" not in links["next"] + links["prev"]
+    following = member.client.get(links["next"]).json()
+    assert [row[0] for row in following["data"]] == list(range(20, 30))
+    before = member.client.get(links["prev"]).json()
+    assert [row[0] for row in before["data"]] == list(range(0, 10))
+    last = data(member, schedule_id=big, offset_start=24_990).json()["meta"]["paginate"]
+    assert "next" not in last

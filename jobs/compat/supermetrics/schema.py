@@ -60,7 +60,10 @@ DATA = _body({"type": "array", "items": {}, "description": "A row's values, in c
                  "result": {"type": "object", "properties": {
                      "total_columns": {"type": "integer"}, "total_rows": {"type": "integer"},
                      "run_seconds": {"type": "number"}, "data_sampled": {"type": "boolean"},
-                     "cache_used": {"type": "boolean"}}}}})
+                     "cache_used": {"type": "boolean"}}},
+                 "paginate": {"type": "object", "properties": {
+                     "next": {"type": "string", "format": "uri"},
+                     "prev": {"type": "string", "format": "uri"}}}}})
 NOT_FOUND = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "string", "enum": ["STATUS_NOT_FOUND"], "maxLength": 50}}}
 

@@ -4,6 +4,7 @@ endpoints. What a request asks for is read in :mod:`.request`."""
 import re
 import secrets
 from http import HTTPStatus
+from urllib.parse import urlencode
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -85,9 +86,27 @@ def page(command, query):
     return results.sql_page(command, first, last)
 
 
-def data_body(command, member, query):
+def _paginate(request, command, found):
+    """``meta.paginate``: URLs of the pages before and after this one (reads by schedule id;
+    the ``api_key`` is never in them)."""
+    size = len(found["rows"]) or 1
+    base = request.build_absolute_uri(request.path)
+    links = {}
+
+    def link(first):
+        return f"{base}?" + urlencode({"schedule_id": schedule_id_of(command),
+                                       "offset_start": first, "offset_end": first + size - 1})
+
+    if found["next_offset"] is not None:
+        links["next"] = link(found["next_offset"])
+    if found["offset_start"] > 0:
+        links["prev"] = link(max(0, found["offset_start"] - size))
+    return links
+
+
+def data_body(command, member, query, request):
     """``/query/data/json``'s reply: the status, the columns as ``meta.query.fields``, the
-    result's totals and the page's rows as lists."""
+    result's totals, links to the pages around and the page's rows as lists."""
     found = page(command, query)
     body = status_body(command, member, found["rows"] if found else [])
     if found:
@@ -100,6 +119,9 @@ def data_body(command, member, query):
         body["meta"]["result"] = {"total_columns": len(found["columns"]),
                                   "total_rows": found["row_count"], "run_seconds": seconds,
                                   "data_sampled": False, "cache_used": False}
+        links = _paginate(request, command, found)
+        if links:
+            body["meta"]["paginate"] = links
     return body
 
 
@@ -210,4 +232,4 @@ class QueryDataView(SupermetricsView):
                 "Required: a saved query (qry_<id> or its name) or, with query, a data "
                 "source; or schedule_id alone to read a query already started."]})
         command = http.sync_wait(command, query["sync_timeout"])
-        return Response(data_body(command, member, query))
+        return Response(data_body(command, member, query, request))

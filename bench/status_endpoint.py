@@ -3,6 +3,9 @@
     .venv/bin/python bench/status_endpoint.py [--quick] [--rounds 5] [--seconds 5]
                                               [--database-url URL] [--only NAME,...]
 
+``--only`` runs the named figures alone (the Supermetrics and toolkit ones:
+bench/compat_status.py).
+
 The portal is served the way `make run` serves it (`manage.py serve`: uvicorn with 2 web
 processes and a worker). The floors are the plainest DRF views (bench/floor.py: no
 middleware, authentication, permission or throttle; one raw SELECT) under gunicorn, 2
@@ -10,29 +13,24 @@ processes x 8 threads gthread, CONN_MAX_AGE=60. Both servers run at once and sha
 machine's cores, so rounds alternate floor and target and never load both at the same
 moment. Load comes from wrk (16 connections) in its own process; figures are medians.
 
-One summary line per figure: ``name value floor ratio target``. ``--only`` runs the named
-figures (detail, list50, streams, supermetrics, toolkit, supermetrics_far_page).
-
-The compatibility shapes' status endpoints read a finished SQL command with an empty result
-(the status without data); the far page reads rows 990,000-999,999 of a 1,000,000-row result
-against rows 0-9,999 of the same result.
+One summary line per figure: ``name value floor ratio target``.
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.compat_status import compat_figures
 from bench.portal import Portal, thread_count, wait_http
 from bench.wrk import ab_rounds, requests_per_second
 
 HERE = Path(__file__).resolve().parent
 STREAMS = 200
+WANTED = set()  # --only: the figures to run (empty: all)
 
 
 class HeldStreams:
@@ -59,7 +57,9 @@ class HeldStreams:
 
 
 def figure(name, target, floor, goal, rounds, floor_name):
-    """Run the rounds, print them and the summary line; the ratio."""
+    """Run the rounds, print them and the summary line; the ratio (None: not in --only)."""
+    if WANTED and name not in WANTED:
+        return None
     floor_rps, target_rps, floors, targets = ab_rounds(floor, target, rounds)
     ratio = target_rps / floor_rps
     print(f"#   {name}: {floor_name} {[round(x) for x in floors]}, "
@@ -76,13 +76,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--database-url", default=None,
                         help="A database to fill (default: a new SQLite file).")
-    parser.add_argument("--only", default=None, help="Comma-separated figure names.")
+    parser.add_argument("--only", default="", help="Comma-separated figure names.")
     args = parser.parse_args()
-    wanted = set(args.only.split(",")) if args.only else None
-
-    def want(name):
-        return wanted is None or name in wanted
-
+    WANTED.update(name for name in args.only.split(",") if name)
     rounds = args.rounds or (3 if args.quick else 5)
     seconds = args.seconds or (3 if args.quick else 5)
 
@@ -105,15 +101,10 @@ def main():
         def rps(target, headers=None):
             return lambda: requests_per_second(target, seconds, headers)
 
-        one_row = rps(f"{floor_url}/floor/commands/{ids[0]}/")
-        if want("detail"):
-            figure("detail", rps(detail, auth), one_row, 0.7, rounds, "one-row floor")
-        if want("list50"):
-            figure("list50", rps(f"{url}/api/v1/commands/", auth),
-                   rps(f"{floor_url}/floor/commands/"), 0.4, rounds, "list floor")
-        compat_figures(portal, url, token, one_row, rps, rounds, want)
-        if not want("streams"):
-            return
+        figure("detail", rps(detail, auth), rps(f"{floor_url}/floor/commands/{ids[0]}/"),
+               0.7, rounds, "one-row floor")
+        figure("list50", rps(f"{url}/api/v1/commands/", auth),
+               rps(f"{floor_url}/floor/commands/"), 0.4, rounds, "list floor")
         running = portal.submit("sleep 3600")[0]
         _wait_status(portal, running, "running")
         events = f"{url}/api/v1/commands/{running}/events/"
@@ -131,36 +122,10 @@ def main():
                rounds, "without streams")
         portal.shell(f"from jobs import lifecycle; from jobs.models import Command;"
                      f"lifecycle.cancel(Command.objects.get(pk={running}))")
+        compat_figures(portal, url, token, rps(f"{floor_url}/floor/commands/{ids[0]}/"), rps,
+                       figure, rounds, lambda name: not WANTED or name in WANTED, _wait_status)
     finally:
         portal.stop()
-
-
-def compat_figures(portal, url, token, one_row, rps, rounds, want):
-    """The Supermetrics and toolkit status endpoints against the one-row floor, and a far page
-    of a 1,000,000-row result against its first page."""
-    auth = {"Authorization": f"Bearer {token}"}
-    if want("supermetrics") or want("toolkit"):
-        pk = portal.submit_sql("SELECT 1 AS n WHERE false", "bench-empty")
-        _wait_status(portal, pk, "done")
-        status = f"{url}/query/status?json=" + quote(json.dumps({"schedule_id": "bench-empty"}))
-        if want("supermetrics"):
-            figure("supermetrics_status", rps(status, auth), one_row, 0.7, rounds,
-                   "one-row floor")
-        if want("toolkit"):
-            figure("toolkit_job", rps(f"{url}/v1/jobs/job_{pk}", {"X-API-Key": token}),
-                   one_row, 0.7, rounds, "one-row floor")
-    if want("supermetrics_far_page"):
-        pk = portal.submit_sql("SELECT range AS n, 'row ' || range AS label "
-                               "FROM range(1000000) ORDER BY n", "bench-million")
-        _wait_status(portal, pk, "done", timeout=900)
-
-        def page(first):
-            fields = {"schedule_id": "bench-million", "offset_start": first,
-                      "offset_end": first + 9_999}
-            return f"{url}/query/status?json=" + quote(json.dumps(fields))
-
-        figure("supermetrics_far_page", rps(page(990_000), auth), rps(page(0), auth), 0.5,
-               rounds, "first page")
 
 
 def _wait_status(portal, pk, status, timeout=300):

@@ -1,4 +1,4 @@
-"""URL map: admin, health, the portal API v1 with its schema and docs, the compatibility shapes."""
+"""URL map: admin, health, the portal API v1 with its schema and docs."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,13 +13,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
-    path("", include("jobs.compat.supermetrics")),
-    path("", include("jobs.compat.toolkit")),
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **api_docs_permissions),
          name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **api_docs_permissions),
          name="redoc"),
+    path("", include("jobs.compat.supermetrics")),  # Supermetrics: /query/data/json, /query/status
+    path("", include("jobs.compat.toolkit")),  # analytics toolkit: /v1/save, /v1/query, /v1/jobs
 ]
 
 handler404 = "jobportal.problems.handler404"

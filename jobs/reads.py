@@ -30,52 +30,105 @@ def parse_pk(value):
     return int(text)
 
 
-def visible_command(member, pk, action="read", extra=None):
-    """The command ``pk`` if ``member`` may ``action`` it, else None (callers answer 404).
-    ``extra`` (one of :data:`_EXTRAS`) reads more with it, into ``command.extras``."""
+def visible_command(member, pk, action="read"):
+    """The command ``pk`` if ``member`` may ``action`` it, else None (callers answer 404)."""
     pk = parse_pk(pk)
     if pk is None or member is None:
         return None
-    return _visible(member, _one("pk", [pk, member.account_id], extra), action)
+    return _allowed(member, action, _fetch(BY_PK, [pk, member.account_id]))
 
 
-def visible_submission(member, submission_id, pk=None, action="read", extra=None):
-    """The command of ``member``'s account submitted as ``submission_id`` — or, when no command
-    has that id and ``pk`` is given, the command ``pk`` (shapes that also accept an alias
-    naming the command itself) — if ``member`` may ``action`` it, else None. One query (with
-    ``extra`` as for :func:`visible_command`)."""
-    if member is None or not submission_id:
+def visible_command_by_ref(member, ref, action="read"):
+    """The command whose ``submission_id`` is ``ref``, or else whose id is ``ref``, if
+    ``member`` may ``action`` it; else None. One query: surfaces such as Ray's accept either
+    id in one path segment, and a client's submission id may itself be all digits."""
+    # A NUL cannot be in any stored id, and PostgreSQL refuses it in a parameter.
+    if member is None or not isinstance(ref, str) or not 0 < len(ref) <= 128 or "\x00" in ref:
         return None
-    if pk is None:
-        command = _one("submission_id", [submission_id, member.account_id], extra)
-    else:
-        command = _one("submission_id_or_pk",
-                       [member.account_id, submission_id, pk, submission_id], extra)
-    return _visible(member, command, action)
+    return _allowed(member, action, _fetch(BY_REF, [member.account_id, ref, parse_pk(ref), ref]))
 
 
-def _visible(member, command, action):
+def _allowed(member, action, command):
     if command is None or not policy.can(member, action, "commands", obj=command):
         return None
     command.account = member.account  # the same row, already loaded with the membership
     return command
 
 
-# WHERE clauses of the one-row reads, over the quoted command table {t}; each takes the
-# parameters in the order its placeholders appear.
-_WHERE = {
-    "pk": "{t}.{id} = %s AND {t}.{account} = %s",
-    # The unique (account, submission_id) constraint serves this.
-    "submission_id": "{t}.{submission} = %s AND {t}.{account} = %s",
-    # A real submission id wins over the alias of a primary key.
-    "submission_id_or_pk": "{t}.{account} = %s AND ({t}.{submission} = %s OR {t}.{id} = %s) "
-                           "ORDER BY CASE WHEN {t}.{submission} = %s THEN 0 ELSE 1 END LIMIT 1",
-}
+# WHERE clauses of the compiled reads ({t}: the quoted table, {q}: the quote function).
+BY_PK = "{t}.{id} = %s AND {t}.{account} = %s"
+# The submission id wins over an equal primary key: ORDER BY puts its row first.
+BY_REF = ("{t}.{account} = %s AND ({t}.{submission_id} = %s OR {t}.{id} = %s) "
+          "ORDER BY CASE WHEN {t}.{submission_id} = %s THEN 0 ELSE 1 END LIMIT 1")
 
 
-# Values a read may add after the email, for a shape that shows them with the command (one
-# query instead of two); they land in ``command.extras``, in this order.
-_EXTRAS = {
+@functools.cache
+def _statement(alias, where):
+    """``SELECT`` of every column of the command and its submitter's email, ``where`` (BY_PK,
+    BY_REF), compiled once per process; with the converters of each column, as the ORM would
+    apply them. Compiling the ORM query took more time than running it."""
+    conn = connections[alias]
+    fields = Command._meta.concrete_fields
+    columns = [field.get_col(Command._meta.db_table) for field in fields]
+    user_table = Command._meta.get_field("user").related_model._meta.db_table
+    q = conn.ops.quote_name
+    table = q(Command._meta.db_table)
+    sql = (f"SELECT {', '.join(f'{table}.{q(f.column)}' for f in fields)}, {q(user_table)}."
+           f"{q('email')} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
+           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} WHERE "
+           + where.format(t=table, id=q("id"), account=q("account_id"),
+                          submission_id=q("submission_id")))
+    converters = [
+        (index, converter, column)
+        for index, column in enumerate(columns)
+        for converter in (conn.ops.get_db_converters(column)
+                          + column.get_db_converters(conn))
+    ]
+    return sql, [field.attname for field in fields], converters
+
+
+def _fetch(where, params):
+    """The command the compiled ``where`` finds, with ``user_email`` set, or None (one query)."""
+    sql, names, converters = _statement(connection.alias, where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row[:-1])
+    for index, converter, column in converters:
+        values[index] = converter(values[index], column, connection)
+    command = Command.from_db(connection.alias, names, values)
+    command.user_email = row[-1]
+    return command
+
+
+# -- the compatibility shapes' reads ---------------------------------------------------------
+
+
+def visible_submission(member, submission_id, pk=None, extra=None, action="read"):
+    """The command of ``member``'s account submitted as ``submission_id`` — or, when no command
+    has that id and ``pk`` is given, the command ``pk`` (a shape's alias naming the command
+    itself, such as Supermetrics' ``cmd-<id>``) — if ``member`` may ``action`` it, else None.
+    One query, reading ``extra`` with it as :func:`visible_command_with` does."""
+    if member is None or not isinstance(submission_id, str) or not submission_id:
+        return None
+    return _allowed(member, action, _fetch_with(
+        BY_REF, [member.account_id, submission_id, pk, submission_id], extra))
+
+
+def visible_command_with(member, pk, extra, action="read"):
+    """:func:`visible_command` that also reads ``extra`` (one of :data:`EXTRAS`) in the same
+    query, into ``command.extras``."""
+    pk = parse_pk(pk)
+    if pk is None or member is None:
+        return None
+    return _allowed(member, action, _fetch_with(BY_PK, [pk, member.account_id], extra))
+
+
+# Values a shape shows with the command, read in the same statement (one query, not two);
+# they land in ``command.extras``, in this order.
+EXTRAS = {
     # The account's queue, (waiting or queued, running), on the (account, status) index:
     # Supermetrics' workflow.
     "queue": "(SELECT COUNT(*) FROM {t} AS {o} WHERE {o}.{account} = {t}.{account} AND "
@@ -87,41 +140,29 @@ _EXTRAS = {
 
 
 @functools.cache
-def _statement(alias, key="pk", extra=None):
-    """``SELECT`` of every column of the command, its submitter's email and the ``extra``
-    values (``WHERE`` one of :data:`_WHERE`), compiled once per process; with the converters
-    of each column, as the ORM would apply them. Compiling the ORM query took more time than
-    running it."""
-    conn = connections[alias]
-    fields = Command._meta.concrete_fields
-    columns = [field.get_col(Command._meta.db_table) for field in fields]
-    user_table = Command._meta.get_field("user").related_model._meta.db_table
-    q = conn.ops.quote_name
-    table = q(Command._meta.db_table)
-    names = {"t": table, "id": q("id"), "account": q("account_id"),
-             "submission": q("submission_id"), "o": q("other"), "status": q("status"),
-             "s": q("saved"), "st": q(SavedQuery._meta.db_table), "dataset": q("dataset_id"),
-             "saved_query": q("saved_query_id"),
-             # Status values are the model's own constants, never input: safe as literals.
-             **{status.value: f"'{status.value}'" for status in Status}}
-    more = f", {_EXTRAS[extra].format(**names)}" if extra else ""
-    sql = (f"SELECT {', '.join(f'{table}.{q(f.column)}' for f in fields)}, {q(user_table)}."
-           f"{q('email')}{more} FROM {table} LEFT OUTER JOIN {q(user_table)} ON "
-           f"{q(user_table)}.{q('id')} = {table}.{q('user_id')} WHERE "
-           + _WHERE[key].format(**names))
-    converters = [
-        (index, converter, column)
-        for index, column in enumerate(columns)
-        for converter in (conn.ops.get_db_converters(column)
-                          + column.get_db_converters(conn))
-    ]
-    return sql, [field.attname for field in fields], converters
+def _statement_with(alias, where, extra):
+    """:func:`_statement` with the ``EXTRAS[extra]`` values after the email."""
+    sql, names, converters = _statement(alias, where)
+    q = connections[alias].ops.quote_name
+    more = EXTRAS[extra].format(
+        t=q(Command._meta.db_table), o=q("other"), account=q("account_id"),
+        status=q("status"), s=q("saved"), st=q(SavedQuery._meta.db_table),
+        dataset=q("dataset_id"), id=q("id"), saved_query=q("saved_query_id"),
+        # Status values are the model's own constants, never input: safe as literals.
+        **{status.value: f"'{status.value}'" for status in Status})
+    head, _, rest = sql.partition(" FROM ")
+    return f"{head}, {more} FROM {rest}", names, converters
 
 
-def _one(key, params, extra=None):
-    """The command found by the ``_WHERE[key]`` read, with ``user_email`` (and ``extras``, the
-    values of ``_EXTRAS[extra]``) set, or None (one query)."""
-    sql, names, converters = _statement(connection.alias, key, extra)
+def _fetch_with(where, params, extra):
+    """:func:`_fetch` with ``command.extras`` (the ``EXTRAS[extra]`` values; none without
+    ``extra``)."""
+    if extra is None:
+        command = _fetch(where, params)
+        if command is not None:
+            command.extras = ()
+        return command
+    sql, names, converters = _statement_with(connection.alias, where, extra)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -131,8 +172,7 @@ def _one(key, params, extra=None):
     for index, converter, column in converters:
         values[index] = converter(values[index], column, connection)
     command = Command.from_db(connection.alias, names, values)
-    command.user_email = row[len(names)]
-    command.extras = tuple(row[len(names) + 1:])
+    command.user_email, command.extras = row[len(names)], tuple(row[len(names) + 1:])
     return command
 
 
@@ -147,7 +187,7 @@ def wait_for_end(command, seconds, interval=0.05, longest_interval=0.5):
             break
         time.sleep(min(interval, left))
         interval = min(interval * 2, longest_interval)
-        fresh = _one("pk", [command.pk, command.account_id])
+        fresh = _fetch(BY_PK, [command.pk, command.account_id])
         if fresh is None:  # deleted meanwhile (retention): what we had is all there is
             break
         fresh.account = command.account

@@ -239,8 +239,8 @@ class JobView(http.CompatView):
         responses={200: JOB})
     def get(self, request, job_id):
         """A job's status, progress, and its results once it succeeded (or why it failed)."""
-        command = reads.visible_command(membership_of(request), _pk(JOB_RE, job_id),
-                                        extra="dataset")
+        command = reads.visible_command_with(membership_of(request), _pk(JOB_RE, job_id),
+                                             "dataset")
         if command is None or command.command_type != CommandType.SQL:
             raise exceptions.NotFound("No such job.")
         offset = api_results.whole_param(request.query_params, "offset", 0)

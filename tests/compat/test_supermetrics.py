@@ -418,8 +418,8 @@ def test_the_read_of_a_status_with_its_queue_uses_indexes(member):
     # No bulk history here: thousands of rolled-back rows would leave dead pages that change
     # the plans tests/jobs/test_indexes.py reads later in the same database.
     started(member, "plan-1")
-    sql, _, _ = reads._statement(connection.alias, "submission_id", "queue")
-    params = ["plan-1", member.account.pk]
+    sql, _, _ = reads._statement_with(connection.alias, reads.BY_REF, "queue")
+    params = [member.account.pk, "plan-1", None, "plan-1"]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")

@@ -34,7 +34,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
     """Authenticate with an :class:`ApiToken`; ``request.auth`` is the token."""
 
     def authenticate(self, request):
-        raw = token_from_request(request)
+        raw = self.raw_token(request)
         if raw is None:
             return None
         token = access.authenticate(raw)
@@ -43,6 +43,16 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token.touch()
         request._request.membership = token.membership
         return token.membership.user, token
+
+    def raw_token(self, request):
+        """The raw token of the request; else the one the view finds in its own request fields
+        (its ``token_from_fields(request)``: Supermetrics' ``api_key`` inside ``json``)."""
+        raw = token_from_request(request)
+        if raw is None:
+            view = (getattr(request, "parser_context", None) or {}).get("view")
+            from_fields = getattr(view, "token_from_fields", None)
+            raw = from_fields(request) if from_fields is not None else None
+        return raw
 
     def authenticate_header(self, request):
         return 'Bearer realm="jobportal"'

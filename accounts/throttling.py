@@ -27,7 +27,7 @@ from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
 from accounts.authentication import membership_of
-from accounts.models import RateCounter
+from accounts.models import Account, RateCounter
 
 WINDOW_SECONDS = 3600
 
@@ -116,6 +116,21 @@ def count_request(account_id, limit, now=None):
     return _counts.count(account_id, limit, now)
 
 
+def _reset_in(now):
+    return max(1, int((int(now // WINDOW_SECONDS) + 1) * WINDOW_SECONDS - now))
+
+
+def rate_state(request):
+    """``(limit, remaining, seconds to the window's reset)`` as the throttle left them on
+    ``request``. A request charged to no account (no valid credential, a CORS preflight) gets
+    the default account limit, untouched: nothing was counted for it."""
+    state = getattr(getattr(request, "_request", request), "ratelimit", None)
+    if state is not None:
+        return state
+    limit = Account._meta.get_field("api_rate_limit").default
+    return limit, limit, _reset_in(time.time())
+
+
 def forget_counts():
     """Drop this process's local tallies (tests; a process that forks)."""
     _counts.clear()
@@ -132,8 +147,7 @@ class AccountRateThrottle(BaseThrottle):
         now = time.time()
         limit = member.account.api_rate_limit
         used = count_request(member.account_id, limit, now)
-        window = int(now // WINDOW_SECONDS)
-        self.reset_in = max(1, int((window + 1) * WINDOW_SECONDS - now))
+        self.reset_in = _reset_in(now)
         request._request.ratelimit = (limit, max(0, limit - used), self.reset_in)
         return used <= limit
 

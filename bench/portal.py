@@ -59,6 +59,16 @@ class Portal:
         )
         return [int(pk) for pk in out.split()]
 
+    def submit_sql(self, query, submission_id):
+        """Submit a SQL command on the account's built-in source; its id."""
+        out = self.shell(
+            "from accounts.models import Account; from jobs import lifecycle;"
+            "a = Account.objects.get(slug='bench');"
+            f"print(lifecycle.submit(account=a, user=None, source='api', command_type='sql',"
+            f" query={query!r}, submission_id={submission_id!r}).pk)"
+        )
+        return int(out.split()[-1])
+
     def spawn(self, argv, log_name, **env):
         """``argv`` in the background, its output in the portal's directory."""
         log = open(self.dir / log_name, "w")  # noqa: SIM115 (the process outlives this call)

@@ -1,7 +1,10 @@
 """The portal's read endpoints against floors measured in the same run, in A/B rounds.
 
     .venv/bin/python bench/status_endpoint.py [--quick] [--rounds 5] [--seconds 5]
-                                              [--database-url URL]
+                                              [--database-url URL] [--only NAME,...]
+
+``--only`` runs the named figures alone (the Supermetrics and toolkit ones:
+bench/compat_status.py).
 
 The portal is served the way `make run` serves it (`manage.py serve`: uvicorn with 2 web
 processes and a worker). The floors are the plainest DRF views (bench/floor.py: no
@@ -26,11 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.compat_status import compat_figures
 from bench.portal import Portal, thread_count, wait_http
 from bench.wrk import ab_rounds, requests_per_second
 
 HERE = Path(__file__).resolve().parent
 STREAMS = 200
+WANTED = set()  # --only: the figures to run (empty: all)
 
 
 class HeldStreams:
@@ -57,7 +62,9 @@ class HeldStreams:
 
 
 def figure(name, target, floor, goal, rounds, floor_name):
-    """Run the rounds, print them and the summary line; the ratio."""
+    """Run the rounds, print them and the summary line; the ratio (None: not in --only)."""
+    if WANTED and name not in WANTED:
+        return None
     floor_rps, target_rps, floors, targets = ab_rounds(floor, target, rounds)
     ratio = target_rps / floor_rps
     print(f"#   {name}: {floor_name} {[round(x) for x in floors]}, "
@@ -89,7 +96,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--database-url", default=None,
                         help="A database to fill (default: a new SQLite file).")
+    parser.add_argument("--only", default="", help="Comma-separated figure names.")
     args = parser.parse_args()
+    WANTED.update(name for name in args.only.split(",") if name)
     rounds = args.rounds or (3 if args.quick else 5)
     seconds = args.seconds or (3 if args.quick else 5)
 
@@ -147,6 +156,8 @@ def main():
                rounds, "without tails")
         portal.shell(f"from jobs import lifecycle; from jobs.models import Command;"
                      f"lifecycle.cancel(Command.objects.get(pk={running}))")
+        compat_figures(portal, url, token, rps(f"{floor_url}/floor/commands/{ids[0]}/"), rps,
+                       figure, rounds, lambda name: not WANTED or name in WANTED, _wait_status)
     finally:
         portal.stop()
 

@@ -10,7 +10,8 @@ class RateLimitHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         state = getattr(request, "ratelimit", None)
-        if state is not None:
+        # A shape whose documentation bounds these headers has already set them (jobs.compat).
+        if state is not None and "X-RateLimit-Limit" not in response:
             limit, remaining, reset = state
             response["X-RateLimit-Limit"] = str(limit)
             response["X-RateLimit-Remaining"] = str(remaining)

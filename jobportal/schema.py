@@ -48,6 +48,9 @@ CONFLICTS = [
     ("put", r"/(roles|groups|data-sources)/\{id\}/$"),
     ("patch", r"/(roles|groups|data-sources)/\{id\}/$"),
     ("delete", r"/(roles|groups|members|data-sources|saved-queries)/\{id\}/$"),
+    ("get", r"^/query/data/json$"),  # a schedule_id used by another definition
+    ("post", r"^/query/data/json$"),
+    ("post", r"^/v1/query/\{query_id\}$"),  # an Idempotency-Key used by another definition
 ]
 # (method, path pattern, code): answers beyond the rules above.
 EXTRA_CODES = [
@@ -123,7 +126,27 @@ def add_problem_responses(result, generator, request, public):
                 operation["responses"][str(code)] = {"description": phrases[code],
                                                      "content": content}
             _alternatives(operation)
+            _shape_rules(operation)
     return result
+
+
+def _shape_rules(operation):
+    """What a compatibility shape asks for with ``extend_schema(extensions=...)``, applied after
+    the error responses exist:
+
+    - ``x-response-headers``: ``{"*": headers of every response, "<code>": more for it}``;
+    - ``x-json-parameters``: ``{name: schema}`` of query parameters sent as JSON text.
+    """
+    headers = operation.pop("x-response-headers", None) or {}
+    for code, response in operation["responses"].items():
+        extra = {**headers.get("*", {}), **headers.get(code, {})}
+        if extra:
+            response["headers"] = {**response.get("headers", {}), **extra}
+    as_json = operation.pop("x-json-parameters", None) or {}
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "query" and parameter.get("name") in as_json:
+            parameter.pop("schema", None)
+            parameter["content"] = {"application/json": {"schema": as_json[parameter["name"]]}}
 
 
 def _error_codes(path, method, operation):

@@ -351,6 +351,12 @@ JOBPORTAL = {
     "DATA_SOURCE_ROOT": Path(env("JOBPORTAL_DATA_SOURCE_ROOT", DATA_DIR / "data-sources")),
     # When set, the only hosts PostgreSQL data sources may name; empty allows any.
     "POSTGRES_HOSTS": env_list("JOBPORTAL_POSTGRES_HOSTS"),
+    # Access-Control-Allow-Origin of the compatibility shapes called from browsers
+    # (Supermetrics, the analytics toolkit): "*" as the Supermetrics API answers, or one origin.
+    "CORS_ALLOW_ORIGIN": env("JOBPORTAL_CORS_ALLOW_ORIGIN", "*"),
+    # The longest a synchronous start (Supermetrics sync_timeout, the toolkit's sync mode)
+    # holds its request open waiting for the command to end; then the caller polls.
+    "MAX_SYNC_WAIT_SECONDS": env_int("JOBPORTAL_MAX_SYNC_WAIT_SECONDS", 60),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

@@ -24,6 +24,8 @@ urlpatterns = [
          name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **api_docs_permissions),
          name="redoc"),
+    path("", include("jobs.compat.supermetrics")),  # Supermetrics: /query/data/json, /query/status
+    path("", include("jobs.compat.toolkit")),  # analytics toolkit: /v1/save, /v1/query, /v1/jobs
 ]
 
 handler404 = "jobportal.problems.handler404"

@@ -400,6 +400,12 @@ class SavedQuery(models.Model):
     data_source = models.ForeignKey(DataSource, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="saved_queries")
     parameters = models.JSONField(default=list, blank=True)
+    # The analytics toolkit saves a query against one dataset and shows that dataset_id on
+    # every job of the query; nothing else records which dataset a query was written for (its
+    # SQL reads the dataset by name from the built-in source). Empty for other queries.
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="saved_queries",
+                                help_text="The dataset it was saved for (toolkit dataset_id).")
     version = models.PositiveIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")

@@ -9,12 +9,13 @@ only where it applies (the queue position of a waiting command: one more query).
 """
 
 import functools
+import time
 
 from django.db import connection, connections
 from django.db.models import Count, F, Q
 
 from accounts import policy
-from jobs.models import Command, DataSource, Status
+from jobs.models import Command, DataSource, SavedQuery, Status
 
 # Primary keys are 64-bit: a longer string of digits is not an id (and must not reach the
 # database as an out-of-range integer).
@@ -100,6 +101,125 @@ def _fetch(where, params):
     command = Command.from_db(connection.alias, names, values)
     command.user_email = row[-1]
     return command
+
+
+# -- the compatibility shapes' reads ---------------------------------------------------------
+
+
+def visible_submission(member, submission_id, pk=None, extra=None, action="read"):
+    """The command of ``member``'s account submitted as ``submission_id`` — or, when no command
+    has that id and ``pk`` is given, the command ``pk`` (a shape's alias naming the command
+    itself, such as Supermetrics' ``cmd-<id>``) — if ``member`` may ``action`` it, else None.
+    One query, reading ``extra`` with it as :func:`visible_command_with` does."""
+    if member is None or not isinstance(submission_id, str) or not submission_id:
+        return None
+    return _allowed(member, action, _fetch_with(
+        BY_REF, [member.account_id, submission_id, pk, submission_id], extra))
+
+
+def visible_command_with(member, pk, extra, action="read"):
+    """:func:`visible_command` that also reads ``extra`` (one of :data:`EXTRAS`) in the same
+    query, into ``command.extras``."""
+    pk = parse_pk(pk)
+    if pk is None or member is None:
+        return None
+    return _allowed(member, action, _fetch_with(BY_PK, [pk, member.account_id], extra))
+
+
+# Values a shape shows with the command, read in the same statement (one query, not two);
+# they land in ``command.extras``, in this order.
+EXTRAS = {
+    # The account's queue, (waiting or queued, running), on the (account, status) index:
+    # Supermetrics' workflow.
+    "queue": "(SELECT COUNT(*) FROM {t} AS {o} WHERE {o}.{account} = {t}.{account} AND "
+             "{o}.{status} IN ({waiting}, {queued})), (SELECT COUNT(*) FROM {t} AS {o} "
+             "WHERE {o}.{account} = {t}.{account} AND {o}.{status} = {running})",
+    # The dataset the command's saved query was saved for: the toolkit's dataset_id.
+    "dataset": "(SELECT {s}.{dataset} FROM {st} AS {s} WHERE {s}.{id} = {t}.{saved_query})",
+}
+
+
+@functools.cache
+def _statement_with(alias, where, extra):
+    """:func:`_statement` with the ``EXTRAS[extra]`` values after the email."""
+    sql, names, converters = _statement(alias, where)
+    q = connections[alias].ops.quote_name
+    more = EXTRAS[extra].format(
+        t=q(Command._meta.db_table), o=q("other"), account=q("account_id"),
+        status=q("status"), s=q("saved"), st=q(SavedQuery._meta.db_table),
+        dataset=q("dataset_id"), id=q("id"), saved_query=q("saved_query_id"),
+        # Status values are the model's own constants, never input: safe as literals.
+        **{status.value: f"'{status.value}'" for status in Status})
+    head, _, rest = sql.partition(" FROM ")
+    return f"{head}, {more} FROM {rest}", names, converters
+
+
+def _fetch_with(where, params, extra):
+    """:func:`_fetch` with ``command.extras`` (the ``EXTRAS[extra]`` values; none without
+    ``extra``)."""
+    if extra is None:
+        command = _fetch(where, params)
+        if command is not None:
+            command.extras = ()
+        return command
+    sql, names, converters = _statement_with(connection.alias, where, extra)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row[:len(names)])
+    for index, converter, column in converters:
+        values[index] = converter(values[index], column, connection)
+    command = Command.from_db(connection.alias, names, values)
+    command.user_email, command.extras = row[len(names)], tuple(row[len(names) + 1:])
+    return command
+
+
+def wait_for_end(command, seconds, interval=0.05, longest_interval=0.5):
+    """``command`` re-read until it has ended or ``seconds`` have passed (the synchronous modes
+    of the compatibility shapes): the freshest row, ended or not. Each look is one query by
+    primary key; the interval grows, so a long wait costs a few queries a second."""
+    deadline = time.monotonic() + seconds
+    while not command.is_terminal:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(interval, left))
+        interval = min(interval * 2, longest_interval)
+        fresh = _fetch(BY_PK, [command.pk, command.account_id])
+        if fresh is None:  # deleted meanwhile (retention): what we had is all there is
+            break
+        fresh.account = command.account
+        command = fresh
+    return command
+
+
+@functools.cache
+def _queue_statement(alias):
+    q = connections[alias].ops.quote_name
+    status = q("status")
+    return (f"SELECT COUNT(CASE WHEN {status} IN (%s, %s) THEN 1 END), "
+            f"COUNT(CASE WHEN {status} = %s THEN 1 END) FROM {q(Command._meta.db_table)} "
+            f"WHERE {q('account_id')} = %s AND {status} IN (%s, %s, %s)")
+
+
+def queue_counts(account_id):
+    """``(scheduled, running)``: the account's commands waiting or queued, and running — its
+    queue as the shapes that report one show it. One query on the (account, status) index."""
+    with connection.cursor() as cursor:
+        cursor.execute(_queue_statement(connection.alias),
+                       [Status.WAITING, Status.QUEUED, Status.RUNNING, account_id,
+                        *Status.ACTIVE])
+        scheduled, running = cursor.fetchone()
+    return scheduled or 0, running or 0
+
+
+def saved_query(member, **lookup):
+    """The saved query of ``member``'s account that ``lookup`` (``pk=`` or ``name=``) finds, if
+    ``member`` may read it, else None."""
+    found = policy.restrict(SavedQuery.objects.all(), member, "read", "saved_queries")
+    return found.filter(**lookup).first()
 
 
 def data_source(member, ref):

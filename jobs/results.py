@@ -150,7 +150,8 @@ def _csv_cell(value):
     return value
 
 
-def _column_names(command):
+def column_names(command):
+    """The names of a SQL command's result columns, in order."""
     return [column["name"] for column in command.result_columns or []]
 
 
@@ -158,7 +159,7 @@ def csv_pieces(command):
     """A header line, then the rows as CSV, ROWS_PER_WRITE rows per piece."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(_column_names(command))
+    writer.writerow(column_names(command))
     for index, row in enumerate(iter_rows(command.pk), start=1):
         writer.writerow([_csv_cell(value) for value in row])
         if index % ROWS_PER_WRITE == 0:
@@ -182,8 +183,9 @@ def json_pieces(command):
     yield "".join(piece) + "]}\n"
 
 
-def _unique_keys(names):
-    """Object keys for NDJSON: a repeated column name gets a suffix (_2, _3, ...)."""
+def unique_keys(names):
+    """Object keys for rows as objects (NDJSON, Supermetrics' status): a repeated column name
+    gets a suffix (_2, _3, ...)."""
     seen, keys = {}, []
     for name in names:
         seen[name] = seen.get(name, 0) + 1
@@ -193,7 +195,7 @@ def _unique_keys(names):
 
 def ndjson_pieces(command):
     """One JSON object per row, keyed by column name."""
-    keys = _unique_keys(_column_names(command))
+    keys = unique_keys(column_names(command))
     piece = []
     for row in iter_rows(command.pk):
         piece.append(json.dumps(dict(zip(keys, row, strict=False)), ensure_ascii=False) + "\n")

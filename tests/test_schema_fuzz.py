@@ -34,6 +34,9 @@ def test_every_operation_answers_as_the_schema_says(transactional_db, tmp_path, 
     env = {**os.environ, "DATABASE_URL": database_url(),
            "JOBPORTAL_DATA_DIR": str(tmp_path / "data"), "JOBPORTAL_SHELL": "/bin/true",
            "JOBPORTAL_WORK_ROOT": str(work_root),
+           # Synchronous starts (Supermetrics sync_timeout, the toolkit's sync mode) would
+           # hold a fuzzing worker for up to a minute each.
+           "JOBPORTAL_MAX_SYNC_WAIT_SECONDS": "1",
            "DJANGO_STATIC_ROOT": str(tmp_path / "static"), "PYTHONUNBUFFERED": "1"}
     env.pop("PYTEST_XDIST_WORKER", None)
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0003_command_indexes'),
+        ('jobs', '0004_package'),
     ]
 
     operations = [

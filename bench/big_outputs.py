@@ -15,14 +15,13 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.portal import ROOT, Portal
+from bench.portal import ROOT, Portal, timed_gets
 
 MEASURE = (
     "import resource, subprocess, sys;"
@@ -57,14 +56,7 @@ def run_one(portal, kind, text):
 
 def median_ms(client, path, headers, samples):
     client.get(path, headers=headers)  # warm: the first request of a page pays for caches
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        response = client.get(path, headers=headers)
-        times.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
-    return statistics.median(times)
+    return statistics.median(timed_gets(client, path, samples, headers))
 
 
 def line(name, value, floor, target):

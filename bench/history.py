@@ -24,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.portal import Portal
+from bench.portal import Portal, timed_gets
 
 LOAD = """
 INSERT INTO jobs_command (account_id, user_id, submission_id, command_type, source, name,
@@ -127,14 +127,7 @@ def admin_client(url):
 
 
 def p95(client, path, samples, headers=None):
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        response = client.get(path, headers=headers)
-        times.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
-    times.sort()
+    times = timed_gets(client, path, samples, headers)
     return times[int(0.95 * (len(times) - 1))], statistics.median(times)
 
 

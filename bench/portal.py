@@ -141,3 +141,16 @@ def thread_count(pid):
         total += int(status.split("Threads:")[1].split()[0])
         pending += [int(kid) for kid in kids]
     return total
+
+
+def timed_gets(client, path, samples, headers=None):
+    """Milliseconds of ``samples`` sequential GETs of ``path`` (an httpx client), sorted; any
+    answer but 200 fails the run."""
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
+    return sorted(times)

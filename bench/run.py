@@ -54,6 +54,7 @@ runs = {
 }
 if postgres:
     runs["history.py"] = (quick, True)
+    runs["scale_out.py"] = (quick, True)
 for script, (extra, takes_database) in runs.items():
     print(f"== {script}", flush=True)
     if not takes_database:

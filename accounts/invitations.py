@@ -3,8 +3,8 @@
 Adding a person who has no user yet makes one without a password; they get a link to set it.
 The link is Django's password-reset machinery: a token bound to the user's password hash and
 last login, valid for ``PASSWORD_RESET_TIMEOUT`` (3 days by default) and spent once the
-password is set. Where mail is configured (``EMAIL_HOST``: the default mailer is not Django's
-dummy backend) the link is mailed; whoever added the person also sees it once (the API's answer, a
+password is set. Where mail is configured (``EMAIL_HOST``, or a mail backend other than SMTP)
+the link is mailed; whoever added the person also sees it once (the API's answer, a
 message in the admin, ``manage.py invite``), so onboarding works with no mail at all.
 
 Adding someone who already has a user (in another account) makes an invitation instead: the
@@ -21,7 +21,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Membership, User
 
-NO_MAIL = "django.core.mail.backends.dummy.EmailBackend"
+SMTP = "django.core.mail.backends.smtp.EmailBackend"
 
 
 @transaction.atomic
@@ -48,7 +48,11 @@ def welcome_url(user, base_url):
 
 
 def mail_configured():
-    return settings.MAILERS["default"].get("BACKEND") != NO_MAIL
+    """SMTP with a host, or any other backend chosen on purpose (tests use Django's locmem)."""
+    mailer = settings.MAILERS["default"]
+    if mailer.get("BACKEND", SMTP) != SMTP:
+        return True
+    return bool(mailer.get("OPTIONS", {}).get("host"))
 
 
 def welcome(membership, base_url):

@@ -153,14 +153,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 # Mail (invitations: accounts/invitations.py). Without EMAIL_HOST nothing is mailed and the
 # one-time links are shown to whoever adds the member instead.
-_smtp_host = env("EMAIL_HOST", "")
 MAILERS = {"default": {
     "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-    "OPTIONS": {"host": _smtp_host, "port": env_int("EMAIL_PORT", 25),
+    "OPTIONS": {"host": env("EMAIL_HOST", ""), "port": env_int("EMAIL_PORT", 25),
                 "username": env("EMAIL_HOST_USER", ""),
                 "password": env("EMAIL_HOST_PASSWORD", ""),
                 "use_tls": env_bool("EMAIL_USE_TLS", False)},
-} if _smtp_host else {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+}}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "jobportal@localhost")
 PASSWORD_RESET_TIMEOUT = env_int("JOBPORTAL_INVITATION_SECONDS", 3 * 24 * 3600)
 LOGIN_REDIRECT_URL = "/commands/"

@@ -84,7 +84,8 @@ def test_an_existing_user_of_another_account_gets_an_invitation_not_a_link(admin
 
 def test_without_mail_configured_nothing_is_sent_and_the_link_is_still_answered(admin,
                                                                                   settings):
-    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                                    "OPTIONS": {"host": ""}}}
     assert add(admin)["invitation_url"]
     assert mail.outbox == []
 

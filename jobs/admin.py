@@ -14,26 +14,30 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Max, Min, Q
-from django.db.models.functions import Length
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.text import Truncator, smart_split, unescape_string_literal
+from django.utils.text import Truncator, smart_split
 
 from accounts import audit
-from accounts.models import Membership, User
-from jobs import lifecycle, submission
-from jobs.logs import tail
-from jobs.models import Command, CommandQuerySet, LogChunk, Status
+from accounts.models import Membership
+from jobs import admin_command, lifecycle, submission
+from jobs.admin_search import (
+    ErrorTypeFilter,
+    LabelFilter,
+    StateFilter,
+    SubmitterFilter,
+    _unquote,
+    search_q,
+)
+from jobs.models import Command, CommandQuerySet, Status
 
 admin.site.site_header = "Jobportal administration"
 admin.site.site_title = "Jobportal admin"
 admin.site.index_title = "Operations"
 
-LOG_TAIL_BYTES = 16 * 1024
 MAX_ACTION_ROWS = 1000  # per action run: a "select all" over millions must not run for hours
-MAX_PK = 2**63 - 1
 
 
 class EstimatedCountPaginator(Paginator):
@@ -115,146 +119,6 @@ class AdminCommandQuerySet(CommandQuerySet):
         return buckets if order == "ASC" else buckets[::-1]
 
 
-def _unquote(text):
-    if len(text) > 1 and text[0] in "\"'" and text[0] == text[-1]:
-        return unescape_string_literal(text)
-    return text
-
-
-def search_q(term):
-    """The condition for one search term (terms are ANDed). See docs/operations.md.
-
-    ``123`` / ``#123`` / ``id:123`` the id; ``sub:X`` the submission id; ``a@b`` or
-    ``user:a@b`` the submitter's email; ``label:X`` the label; ``name:X`` a name substring
-    (``name:"two words"``). Anything else: submission id or label exactly, or name containing
-    it. Only the name match is a ``LIKE '%…%'``; the rest are equality lookups an index can
-    serve.
-    """
-    key, sep, value = term.partition(":")
-    key, value = key.lower(), _unquote(value)
-    if sep and value and key in ("id", "sub", "submission", "user", "label", "name"):
-        if key == "id":
-            return _id_q(value)
-        if key == "user":
-            return _user_q(value)
-        if key == "label":
-            return Q(label=value)
-        if key == "name":
-            return Q(name__icontains=value)
-        return Q(submission_id=value)
-    if term.lstrip("#").isascii() and term.lstrip("#").isdigit():
-        return _id_q(term)
-    if "@" in term:
-        return _user_q(term)
-    return Q(submission_id=term) | Q(label=term) | Q(name__icontains=term)
-
-
-def _user_q(email):
-    """Commands of the user with this email (stored lowercased, so an exact match).
-
-    The user's id is looked up first: ``user_id = 42`` lets the planner use the column's
-    statistics and index, where a join on email leaves it guessing and it may walk the whole
-    ``created_at`` or primary-key index looking for a match.
-    """
-    ids = list(User.objects.filter(email=email.lower()).values_list("pk", flat=True))
-    return Q(user_id__in=ids)
-
-
-def _id_q(value):
-    value = value.lstrip("#")
-    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_PK:
-        return Q(pk__in=[])
-    return Q(pk=int(value))
-
-
-class LabelFilter(admin.SimpleListFilter):
-    """Filter by label (worker queue), offering the labels of the most recent commands.
-
-    ``SELECT DISTINCT label`` would read the whole table; queue names are few and reused, so
-    the newest ``RECENT`` rows (a backward walk of the primary key) find them. Any label can
-    still be filtered with ``?label=NAME`` or searched with ``label:NAME``.
-    """
-
-    title = "label"
-    parameter_name = "label"
-    RECENT = 1000
-
-    def lookups(self, request, model_admin):
-        labels = set(
-            Command.objects.order_by("-id").values_list("label", flat=True)[: self.RECENT]
-        )
-        if self.value():
-            labels.add(self.value())
-        return [(label, label) for label in sorted(labels)]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(label=self.value())
-        return queryset
-
-
-class RecentValuesFilter(admin.SimpleListFilter):
-    """Offers the values of ``field`` found in the newest ``RECENT`` matching rows (a backward
-    walk of the primary key) instead of ``SELECT DISTINCT`` over the table."""
-
-    RECENT = 1000
-    field = None
-    rows = Command.objects.all()
-
-    def lookups(self, request, model_admin):
-        values = set(self.rows.order_by("-id").values_list(self.field, flat=True)[:self.RECENT])
-        values.discard("")
-        values.discard(None)
-        if self.value():
-            values.add(self.value())
-        return [(value, value) for value in sorted(values)]
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{self.field: self.value()})
-        return queryset
-
-
-class ErrorTypeFilter(RecentValuesFilter):
-    title = "error type"
-    parameter_name = field = "error_type"
-    rows = Command.objects.filter(status=Status.ERROR)
-
-
-class SubmitterFilter(RecentValuesFilter):
-    """By submitter email; the emails come from the newest commands' users."""
-
-    title = "submitter"
-    parameter_name = "user"
-    field = "user__email"
-
-    def lookups(self, request, model_admin):
-        ids = set(Command.objects.order_by("-id").values_list("user_id", flat=True)
-                  [:self.RECENT])
-        emails = set(User.objects.filter(pk__in=ids - {None}).values_list("email", flat=True))
-        if self.value():
-            emails.add(self.value())
-        return [(email, email) for email in sorted(emails)]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(_user_q(self.value())) if self.value() else queryset
-
-
-class StateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("active", "Active (waiting, queued, running)"),
-                ("finished", "Finished (done, error, cancelled)")]
-
-    def queryset(self, request, queryset):
-        groups = {"active": Status.ACTIVE, "finished": Status.TERMINAL}
-        if self.value() in groups:
-            return queryset.filter(status__in=groups[self.value()])
-        return queryset
-
-
 @admin.register(Command)
 class CommandAdmin(admin.ModelAdmin):
     list_display = ["id", "title", "command_type", "status_display", "outcome",
@@ -275,20 +139,24 @@ class CommandAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facets are one COUNT per choice
     actions = ["cancel_commands", "rerun_commands"]
+    # The page: an overview, the definition once, the log viewer and a result preview
+    # (jobs/admin_command.py). Fields that the overview shows are not repeated below it.
     fieldsets = [
-        (None, {"fields": ["id", "submission_id", "account", "user", "source", "command_type",
-                           "name", "label", "tags", "rerun_of"]}),
-        ("What runs", {"fields": ["body", "macros", "resolved_macros", "runtime_env",
-                                  "metadata", "timeout"]}),
-        ("Outcome", {"fields": ["status", "throttled", "progress", "steps_ready",
-                                "steps_total", "exit_code", "error_type", "error"]}),
-        ("Log", {"fields": ["log_size", "log_truncated", "log_tail"]}),
-        ("Times", {"fields": ["created_at", "queued_at", "started_at", "finished_at",
-                              "updated_at", "heartbeat_at", "cancel_requested_at",
-                              "duration"]}),
-        ("Worker", {"fields": ["worker_id", "node_id", "hostname", "ip_address", "pid",
-                               "attempt"]}),
+        (None, {"fields": ["status_display", "outcome_detail", "times", "worker_detail"]}),
+        ("Definition", {"fields": ["name", "account", "user", "command_type", "label", "tags",
+                                   "source", "submission_id", "rerun_of", "body",
+                                   "data_source", "saved_query", "parameters", "macros",
+                                   "resolved_macros", "runtime_env", "metadata", "timeout"]}),
+        ("Log", {"fields": ["log_viewer"]}),
+        ("Result", {"fields": ["result_preview"]}),
     ]
+    SHOWN_BY_THE_OVERVIEW = {
+        "id", "script", "query", "status", "throttled", "progress", "steps_ready",
+        "steps_total", "exit_code", "error_type", "error_message", "created_at", "queued_at",
+        "started_at", "finished_at", "updated_at", "heartbeat_at", "cancel_requested_at",
+        "worker_id", "node_id", "hostname", "ip_address", "pid", "attempt", "log_size",
+        "log_truncated", "result_columns", "result_row_count", "result_truncated",
+        "statements_done", "statements_total", "saved_query_version"}
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -305,7 +173,7 @@ class CommandAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         # Fields added to Command later show up too (read-only) instead of staying hidden.
-        listed = set(flatten_fieldsets(self.fieldsets))
+        listed = set(flatten_fieldsets(self.fieldsets)) | self.SHOWN_BY_THE_OVERVIEW
         others = [field.name for field in Command._meta.concrete_fields
                   if field.name not in listed]
         return self.fieldsets + ([("More", {"fields": others})] if others else [])
@@ -327,6 +195,41 @@ class CommandAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["jobs/admin.css"]}
+        js = ["jobs/admin-log.js"]
+
+    def get_urls(self):
+        return admin_command.CommandPageViews(self).urls() + super().get_urls()
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["jp_may_act"] = super().has_change_permission(request)
+        context["jp_cancellable"] = obj is not None and obj.status in Status.ACTIVE
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    @admin.display(description="outcome")
+    def outcome_detail(self, obj):
+        parts = [self.outcome(obj)]
+        if obj.error_message:
+            return format_html("{}<pre>{}</pre>", parts[0], obj.error_message)
+        return parts[0]
+
+    @admin.display(description="times")
+    def times(self, obj):
+        return admin_command.times_table(obj)
+
+    @admin.display(description="worker")
+    def worker_detail(self, obj):
+        if not obj.worker_id:
+            return "-"
+        return (f"{obj.hostname or '?'} ({obj.ip_address or 'no address'}), pid {obj.pid}, "
+                f"node {obj.node_id}, worker {obj.worker_id}, attempt {obj.attempt}")
+
+    @admin.display(description="log")
+    def log_viewer(self, obj):
+        return admin_command.log_viewer(obj)
+
+    @admin.display(description="result")
+    def result_preview(self, obj):
+        return admin_command.result_preview(obj)
 
     @admin.display(description="name")
     def title(self, obj):
@@ -380,33 +283,6 @@ class CommandAdmin(admin.ModelAdmin):
     @admin.display(description="script / query")
     def body(self, obj):
         return format_html("<pre>{}</pre>", obj.body)
-
-    @admin.display(description="error")
-    def error(self, obj):
-        if not obj.error_message:
-            return "-"
-        return format_html("<pre>{}</pre>", obj.error_message)
-
-    @admin.display(description="log tail")
-    def log_tail(self, obj):
-        """The last bytes of the interleaved log, HTML-escaped (the output is untrusted)."""
-        # log_size lags behind a running command by up to a heartbeat; the last chunk's end
-        # is the real size.
-        last = (
-            LogChunk.objects.filter(command_id=obj.pk).order_by("-offset")
-            .values_list("offset", Length("data")).first()
-        )
-        size = max(obj.log_size, sum(last) if last else 0)
-        if not size:
-            return "(no output)"
-        shown = min(size, LOG_TAIL_BYTES)
-        note = f"last {shown} of {size} bytes" if shown < size else f"{size} bytes"
-        if obj.log_truncated:
-            note += "; output past the size limit was dropped"
-        return format_html(
-            "<p>{}. Whole log: <code>GET /api/v1/commands/{}/logs/</code></p><pre>{}</pre>",
-            note, obj.pk, tail(obj.pk, size, LOG_TAIL_BYTES),
-        )
 
     def _acted_on(self, request, queryset):
         """The selected commands, at most MAX_ACTION_ROWS of them (oldest first)."""

@@ -198,14 +198,76 @@ def test_detail_page_shows_the_escaped_log_tail_and_the_error(operator, account)
     assert f"{len(out) + len(err)} bytes" in body
 
 
-def test_detail_page_of_a_long_log_shows_its_end(operator, account):
-    command = make(account, status=Status.DONE, log_size=40_000)
-    data = b"a" * 39_990 + b"THE-END\n\n\n"
-    LogChunk.objects.create(command=command, seq=0, stream="stdout", offset=0,
-                            stream_offset=0, data=data)
+def write_log(command, data, piece=60_000):
+    for seq, offset in enumerate(range(0, len(data), piece)):
+        LogChunk.objects.create(command=command, seq=seq, stream="stdout", offset=offset,
+                                stream_offset=offset, data=data[offset:offset + piece])
+    Command.objects.filter(pk=command.pk).update(log_size=len(data))
+
+
+def test_detail_page_of_a_long_log_shows_its_end_and_loads_earlier_parts(operator, account):
+    command = make(account, status=Status.DONE)
+    data = b"THE-START" + b"a" * 99_982 + b"THE-END\n\n"
+    write_log(command, data)
     body = operator.get(change_url(command)).content.decode()
-    assert "THE-END" in body
-    assert "last 16384 of 40000 bytes" in body
+    assert "THE-END" in body and "THE-START" not in body
+    assert "last 65536 of 100000 bytes" in body
+    earlier = operator.get(f"/admin/jobs/command/{command.pk}/log/", {"before": 100_000 - 65_536})
+    assert earlier.content.startswith(b"THE-START") and earlier["X-Log-Start"] == "0"
+    whole = operator.get(f"/admin/jobs/command/{command.pk}/log/", {"whole": 1})
+    assert b"".join(whole.streaming_content) == data
+    assert "attachment" in whole["Content-Disposition"]
+
+
+def test_new_output_of_a_running_command_is_read_after_an_offset(operator, account):
+    command = make(account, status=Status.RUNNING, started_at=timezone.now())
+    write_log(command, b"first\nsecond\n")
+    part = operator.get(f"/admin/jobs/command/{command.pk}/log/", {"after": 6})
+    assert part.content == b"second\n"
+    assert (part["X-Log-Next"], part["X-Log-Active"]) == ("13", "1")
+    assert 'data-active="1"' in operator.get(change_url(command)).content.decode()
+
+
+def test_the_overview_shows_times_to_the_second_and_the_script_once(operator, account):
+    command = make(account, script="echo unique-script-text", status=Status.DONE,
+                   exit_code=0, hostname="node-9", pid=4242, worker_id="w-9")
+    Command.objects.filter(pk=command.pk).update(
+        created_at=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),
+        queued_at=datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC),
+        started_at=datetime(2026, 3, 4, 5, 6, 9, tzinfo=UTC),
+        finished_at=datetime(2026, 3, 4, 5, 7, 19, tzinfo=UTC))
+    body = operator.get(change_url(command)).content.decode()
+    for text in ("2026-03-04 05:06:07", "2026-03-04 05:06:09", "2026-03-04 05:07:19",
+                 "ran 0:01:10", "node-9", "pid 4242"):
+        assert text in body, text
+    assert body.count("echo unique-script-text") == 1
+
+
+def test_a_sql_result_is_previewed_with_download_links(operator, account):
+    from jobs.models import ResultChunk
+
+    command = make(account, command_type="sql", query="select 1", status=Status.DONE,
+                   result_columns=[{"name": "n", "type": "INTEGER"}], result_row_count=2)
+    ResultChunk.objects.create(command=command, seq=0, row_start=0, row_count=2,
+                               rows=[[1], [2]])
+    body = operator.get(change_url(command)).content.decode()
+    assert "2 of 2 rows" in body and "<td>2</td>" in body
+    csv = operator.get(f"/admin/jobs/command/{command.pk}/download/", {"format": "csv"})
+    assert b"".join(csv.streaming_content).decode().split() == ["n", "1", "2"]
+
+
+def test_cancel_and_rerun_buttons_go_through_the_lifecycle(operator, account, member):
+    command = make(account, user=member.user)
+    body = operator.get(change_url(command)).content.decode()
+    assert f"/admin/jobs/command/{command.pk}/cancel/" in body
+    assert operator.get(f"/admin/jobs/command/{command.pk}/cancel/").status_code == 405
+    operator.post(f"/admin/jobs/command/{command.pk}/cancel/")
+    assert Command.objects.get(pk=command.pk).status == Status.CANCELLED
+    assert AuditEvent.objects.filter(action="commands.cancel").exists()
+    assert f"/admin/jobs/command/{command.pk}/cancel/" not in operator.get(
+        change_url(command)).content.decode()
+    operator.post(f"/admin/jobs/command/{command.pk}/rerun/")
+    assert Command.objects.filter(rerun_of=command).count() == 1
 
 
 def test_detail_page_is_read_only(operator, account):

@@ -36,6 +36,8 @@ from jobs.models import Command, CommandQuerySet, Status
 admin.site.site_header = "Jobportal administration"
 admin.site.site_title = "Jobportal admin"
 admin.site.index_title = "Operations"
+# The job history needs the width: the app list stays one click away (Home).
+admin.site.enable_nav_sidebar = False
 
 MAX_ACTION_ROWS = 1000  # per action run: a "select all" over millions must not run for hours
 
@@ -121,7 +123,7 @@ class AdminCommandQuerySet(CommandQuerySet):
 
 @admin.register(Command)
 class CommandAdmin(admin.ModelAdmin):
-    list_display = ["id", "title", "command_type", "status_display", "outcome",
+    list_display = ["id", "title", "type", "status_display", "outcome",
                     "progress_display", "created", "duration", "user", "account", "worker"]
     list_display_links = ["id", "title"]
     list_filter = [StateFilter, "status", "command_type", ErrorTypeFilter, SubmitterFilter,
@@ -220,8 +222,10 @@ class CommandAdmin(admin.ModelAdmin):
     def worker_detail(self, obj):
         if not obj.worker_id:
             return "-"
-        return (f"{obj.hostname or '?'} ({obj.ip_address or 'no address'}), pid {obj.pid}, "
-                f"node {obj.node_id}, worker {obj.worker_id}, attempt {obj.attempt}")
+        parts = [obj.hostname or "?", obj.ip_address and f"({obj.ip_address})",
+                 obj.pid and f"pid {obj.pid}", obj.node_id and f"node {obj.node_id}",
+                 f"worker {obj.worker_id}", f"attempt {obj.attempt}"]
+        return " ".join(part for part in parts if part)
 
     @admin.display(description="log")
     def log_viewer(self, obj):
@@ -230,6 +234,10 @@ class CommandAdmin(admin.ModelAdmin):
     @admin.display(description="result")
     def result_preview(self, obj):
         return admin_command.result_preview(obj)
+
+    @admin.display(description="type", ordering="command_type")
+    def type(self, obj):
+        return obj.command_type
 
     @admin.display(description="name")
     def title(self, obj):
@@ -266,7 +274,11 @@ class CommandAdmin(admin.ModelAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj):
-        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        """To the second; this year's without the year (the whole moment on hover)."""
+        local = timezone.localtime(obj.created_at)
+        short = "%m-%d %H:%M:%S" if local.year == timezone.localtime().year else "%Y-%m-%d %H:%M"
+        return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
+                           local.strftime("%Y-%m-%d %H:%M:%S"), local.strftime(short))
 
     @admin.display(description="duration")
     def duration(self, obj):

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.db.models.functions import Length
+
 from jobs.models import LogChunk
 
 STREAMS = ("stdout", "stderr")
@@ -86,6 +88,13 @@ def read_log(command_id, offset=0, limit=1024 * 1024, stream=None):
             continue
         out.extend(data[max(0, offset - start): end - start])
     return LogPage(offset, offset + len(out), bytes(out))
+
+
+def stream_size(command_id, stream):
+    """Bytes stored of one stream of a command's log (one index probe)."""
+    last = (LogChunk.objects.filter(command_id=command_id, stream=stream)
+            .order_by("-stream_offset").values_list("stream_offset", Length("data")).first())
+    return sum(last) if last else 0
 
 
 def tail(command_id, size, max_bytes=4096, stream=None):

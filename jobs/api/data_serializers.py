@@ -26,10 +26,12 @@ def parameter_error(exc, field="parameters"):
 
 
 def _taken(model, member, name, instance, lookup="name"):
+    """The name of another object of the account that ``name`` clashes with, or None (the
+    existing name: a case-insensitive clash differs from what was typed)."""
     others = model.objects.filter(account_id=member.account_id, **{lookup: name})
     if instance is not None:
         others = others.exclude(pk=instance.pk)
-    return others.exists()
+    return others.values_list("name", flat=True).first()
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}],
@@ -77,8 +79,9 @@ class DataSourceSerializer(serializers.ModelSerializer):
     def validate_name(self, value):
         if value == DataSource.DEFAULT_NAME:
             raise serializers.ValidationError(f"{value!r} is the name of the built-in source.")
-        if _taken(DataSource, member_of(self), value, self.instance):
-            raise serializers.ValidationError(f"A data source named {value!r} already exists.")
+        if existing := _taken(DataSource, member_of(self), value, self.instance):
+            raise serializers.ValidationError(
+                f"A data source named {existing!r} already exists.")
         return value
 
     def validate(self, attrs):
@@ -111,8 +114,10 @@ class DatasetSerializer(serializers.ModelSerializer):
                             "updated_at"]
 
     def validate_name(self, value):
-        if _taken(Dataset, member_of(self), value, self.instance, lookup="name__iexact"):
-            raise serializers.ValidationError(f"A dataset named {value!r} already exists.")
+        if existing := _taken(Dataset, member_of(self), value, self.instance,
+                              lookup="name__iexact"):
+            raise serializers.ValidationError(
+                f"A dataset named {existing!r} already exists (names are case-insensitive).")
         return value
 
 
@@ -145,8 +150,9 @@ class SavedQuerySerializer(serializers.ModelSerializer):
         read_only_fields = ["version", "created_at", "updated_at"]
 
     def validate_name(self, value):
-        if _taken(SavedQuery, member_of(self), value, self.instance):
-            raise serializers.ValidationError(f"A saved query named {value!r} already exists.")
+        if existing := _taken(SavedQuery, member_of(self), value, self.instance):
+            raise serializers.ValidationError(
+                f"A saved query named {existing!r} already exists.")
         return value
 
     def validate(self, attrs):

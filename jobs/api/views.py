@@ -25,7 +25,7 @@ from jobs.api.serializers import (
     LogPageSerializer,
     SubmitSerializer,
 )
-from jobs.logs import read_log
+from jobs.logs import read_log, stream_size
 from jobs.models import Command, CommandType, Source
 
 MAX_LOG_PAGE = 1024 * 1024
@@ -123,13 +123,13 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if stream not in ("all", "stdout", "stderr"):
             raise exceptions.ValidationError({"stream": "One of all, stdout, stderr."})
         page = read_log(command.pk, offset, limit, None if stream == "all" else stream)
-        size = command.log_size if stream == "all" else None
-        more = not command.is_terminal or (size is not None and page.next_offset < size) or (
-            size is None and len(page.data) == limit)
+        # The size of what was asked for: the whole log, or that one stream.
+        size = command.log_size if stream == "all" else stream_size(command.pk, stream)
+        more = not command.is_terminal or page.next_offset < size
         return Response({
             "offset": page.offset, "next_offset": page.next_offset,
             "data": page.data.decode("utf-8", errors="replace"), "more": more,
-            "size": command.log_size, "stream": stream,
+            "size": size, "stream": stream,
         })
 
     @extend_schema(responses={(200, "text/event-stream"): str})

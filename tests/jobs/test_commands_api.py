@@ -274,9 +274,11 @@ def test_logs_are_read_by_byte_offset_with_next_offset_and_more(member):
     assert (rest["data"], rest["next_offset"]) == ("rn\nworld\n", 17)
     assert rest["more"] is True  # still running: more may come
     stdout = member.client.get(url, {"stream": "stdout", "offset": 3}).json()
-    assert stdout["data"] == "lo world\n"
+    assert (stdout["data"], stdout["size"]) == ("lo world\n", 12)  # that stream's size
+    assert member.client.get(url, {"stream": "stderr"}).json()["size"] == 5
     lifecycle.finish(command, Status.DONE)
     assert member.client.get(url, {"offset": 17}).json()["more"] is False
+    assert member.client.get(url, {"stream": "stdout", "offset": 12}).json()["more"] is False
 
 
 @pytest.mark.parametrize(("params", "field"), [

@@ -149,3 +149,10 @@ def test_listing_datasets_takes_a_fixed_number_of_queries(member, warm_process,
         body = member.client.get("/api/v1/datasets/").json()
     assert len(body["results"]) == 8
     assert {d["created_by"] for d in body["results"]} == {"member@acme.test"}
+
+
+def test_a_name_clash_names_the_existing_dataset(member, dataset):
+    response = upload(member, "SALES", "sales.csv", SALES)
+    assert response.status_code == 400
+    assert response.json()["errors"]["name"] == [
+        "A dataset named 'sales' already exists (names are case-insensitive)."]

@@ -123,11 +123,18 @@ def _resolve_sql(member, fields):
 
 
 def _saved_query(member, ref):
-    saved = ref if isinstance(ref, SavedQuery) else (
-        policy.restrict(SavedQuery.objects.select_related("data_source"), member, "read",
-                        "saved_queries").filter(pk=ref).first())
+    """The saved query ``ref`` names: itself, an id, or a name (a string of digits is an
+    id), as ``member`` may read it."""
+    if isinstance(ref, SavedQuery):
+        saved = ref
+    else:
+        visible = policy.restrict(SavedQuery.objects.select_related("data_source"), member,
+                                  "read", "saved_queries")
+        pk = ref if isinstance(ref, int) else reads.parse_pk(ref)
+        saved = (visible.filter(pk=pk) if pk is not None else visible.filter(name=ref)).first()
     if saved is None:
-        raise InvalidDefinition(f"No saved query {ref} in your account.", field="saved_query")
+        raise InvalidDefinition(f"No saved query {ref!r} in your account.",
+                                field="saved_query")
     return _check_saved_query(member, saved)
 
 

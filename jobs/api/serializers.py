@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobportal.fields import JSONField, StrictCharField
+from jobportal.limits import MAX_BIGINT
 from jobs.models import Command, CommandType
 from jobs.reads import waiting_state
 
@@ -15,18 +16,25 @@ SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
-@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}],
-                      "description": "A data source id or name."})
-class DataSourceRef(serializers.Field):
-    """A data source by id or name (which one, and whether the caller may use it, is the
-    submission service's question)."""
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1},
+                                 {"type": "string", "minLength": 1}],
+                      "description": "An id or a name (a string of digits is an id)."})
+class IdOrName(serializers.Field):
+    """An object of the account by id or name (which one, and whether the caller may use it,
+    is the submission service's question)."""
 
-    default_error_messages = {"invalid": "A data source id or name."}
+    default_error_messages = {"invalid": "An id or a name."}
+
+    def __init__(self, *, max_length=100, **kwargs):
+        self.max_length = max_length
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
             self.fail("invalid")
-        if isinstance(data, str) and len(data) > 100:
+        if isinstance(data, str) and len(data) > self.max_length:
+            self.fail("invalid")
+        if isinstance(data, int) and not 1 <= data <= MAX_BIGINT:
             self.fail("invalid")
         return data
 
@@ -134,13 +142,14 @@ class SubmitSerializer(serializers.Serializer):
                                      required=False)
     macros = JSONField(required=False)
     submission_id = StrictCharField(required=False, max_length=128)
-    data_source = DataSourceRef(required=False, help_text=(
+    data_source = IdOrName(required=False, help_text=(
         "SQL: a data source of your account (id or name); default: the built-in DuckDB "
         "source over your datasets, or the saved query's source."))
     parameters = JSONField(required=False, help_text=(
         "SQL: values for the :name placeholders, bound as values, never pasted into the SQL."))
-    saved_query = serializers.IntegerField(required=False, min_value=1, help_text=(
-        "SQL: run this saved query (its SQL, data source and parameter schema)."))
+    saved_query = IdOrName(required=False, max_length=200, help_text=(
+        "SQL: run this saved query, by id or name (its SQL, data source and parameter "
+        "schema)."))
 
     def validate_label(self, value):
         if not NAME_RE.match(value):

@@ -100,6 +100,24 @@ def test_the_sql_of_a_saved_query_cannot_be_replaced_at_run_time(member, saved):
     assert list(response.json()["errors"]) == ["query"]
 
 
+@pytest.mark.parametrize("ref", ["id", "digits", "name"])
+def test_a_saved_query_is_named_by_id_or_by_name_like_a_data_source(member, saved, ref):
+    value = {"id": saved.pk, "digits": str(saved.pk), "name": saved.name}[ref]
+    response = member.client.post("/api/v1/commands/", {
+        "command_type": "sql", "saved_query": value, "parameters": {"region": "n"}},
+        format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["saved_query"] == saved.pk
+
+
+@pytest.mark.parametrize("value", [0, -3, 2**70, "", True, "x" * 201, "no such query"])
+def test_a_bad_or_unknown_saved_query_reference_is_a_400(member, saved, value):
+    response = member.client.post("/api/v1/commands/", {
+        "command_type": "sql", "saved_query": value}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["saved_query"]
+
+
 def test_a_saved_query_of_another_account_is_a_400_through_commands(outsider, saved):
     response = outsider.client.post("/api/v1/commands/", {
         "command_type": "sql", "saved_query": saved.pk, "parameters": {"region": "n"}},

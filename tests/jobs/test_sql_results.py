@@ -13,6 +13,7 @@ from django.db import connection
 from jobs import lifecycle, results
 from jobs.models import Command, ResultChunk, Status
 from jobs.worker import run as worker_run
+from tests.jobs.test_indexes import fresh_statistics
 from tests.jobs.test_sql_support import (
     page,
     rows_of,
@@ -185,6 +186,7 @@ def test_results_are_readable_by_whoever_may_read_the_command(actors, who, statu
 
 def test_a_page_is_read_through_the_command_row_start_index(member, chunk_rows):
     command = run_here(member, RANGE.format(n=2_000))
+    fresh_statistics("jobs_resultchunk")
     sql, params = results.page_chunks(command.pk, 1_500, 1_599).query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -32,7 +32,7 @@ def test_a_listening_worker_wakes_when_a_command_is_handed_to_the_engine(transac
     try:
         done = waiting_in_thread(waker)
         submit_shell(member)  # admitted and enqueued on commit, which announces it
-        wait_for(done.is_set, 60, message="the NOTIFY to wake the worker")
+        assert wait_for(done.is_set, 60, message="the NOTIFY to wake the worker")
     finally:
         waker.close()
 
@@ -46,7 +46,7 @@ def test_a_burst_of_announcements_is_one_wake_up(transactional_db):
         waker.wait()
         later = waiting_in_thread(waker)
         wakeup.announce()
-        wait_for(later.is_set, 60, message="the next announcement")
+        assert wait_for(later.is_set, 60, message="the next announcement")
     finally:
         waker.close()
 
@@ -57,13 +57,13 @@ def test_a_sqlite_worker_wakes_when_the_database_is_written(transactional_db, me
     done = waiting_in_thread(waker)
     lifecycle.submit(account=member.account, user=member.user, source="api",
                      command_type="shell", script="true")
-    wait_for(done.is_set, 60, message="the write to wake the worker")
+    assert wait_for(done.is_set, 60, message="the write to wake the worker")
 
 
 def test_the_wake_up_falls_back_to_a_timeout(transactional_db):
     waker = wakeup.for_database(0.01, 0.05)
     try:
-        waker.wait()  # returns, with or without any signal
-        waker.wait()
+        done = waiting_in_thread(waker)  # nothing is written or announced meanwhile
+        assert wait_for(done.is_set, 60, message="the fallback to end the wait")
     finally:
         waker.close()

@@ -146,6 +146,8 @@ def _members(fileobj, limits):
         raise PackageError(_unpacked_message(limits))
     seen = set()
     for info in infos:
+        if info.filename == "./" and info.is_dir():
+            continue  # the root itself: Ray's packaging writes it for an empty working_dir
         path = _safe_path(info.filename)
         if path in seen:
             raise PackageError(f"{info.filename!r} appears twice in the package.")

@@ -66,6 +66,20 @@ def test_an_upload_is_stored_once_per_account_and_found_by_its_name(member, admi
     assert len(stored_files(media)) == 1
 
 
+def test_an_empty_working_dir_is_accepted_as_rays_client_packs_it(member, tmp_path):
+    """Ray's client packs an empty directory as one entry for the root itself, ``./``."""
+    from ray._private.runtime_env.packaging import _zip_files
+
+    empty, body = tmp_path / "empty", tmp_path / "empty.zip"
+    empty.mkdir()
+    _zip_files(str(empty), [], str(body), include_gitignore=False)
+    assert [info.filename for info in zipfile.ZipFile(body).infolist()] == ["./"]
+    assert put(member, body.read_bytes()).status_code == 200
+    package = Package.objects.get()
+    assert (package.file_count, package.unpacked_size) == (0, 0)
+    assert packages.unpack(package, str(tmp_path / "wd")) == 0
+
+
 @pytest.mark.parametrize("members, reason", [
     ([("/etc/cron.d/x", b"x")], "relative POSIX paths"),
     ([("../escape.py", b"x")], "'..'"),

@@ -23,6 +23,7 @@ from jobs.api.data_serializers import (
     DataSourceSerializer,
     SavedQuerySerializer,
 )
+from jobs.api.filters import ByNameFilter
 from jobs.api.serializers import CommandDetailSerializer, SubmitSerializer
 from jobs.api.views import submit_request
 from jobs.models import Command, CommandType, Dataset, DataSource, SavedQuery
@@ -40,6 +41,7 @@ class DataScopedViewSet(AccountScopedViewSet):
     """AccountScopedViewSet that also records who created the object."""
 
     pagination_class = ByNamePagination
+    filterset_class = ByNameFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):

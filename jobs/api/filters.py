@@ -35,3 +35,15 @@ class CommandFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(submission_id=value) | Q(name__icontains=value))
+
+
+class ByNameFilter(django_filters.FilterSet):
+    """The lists of named objects (data sources, datasets, saved queries): ``?name=`` finds
+    one by its name, ignoring case as dataset names do. An account holds few enough of them
+    that the comparison reads only its own rows."""
+
+    name = django_filters.CharFilter(lookup_expr="iexact",
+                                     label="The object of this name (ignoring case).")
+
+    class Meta:
+        fields = []

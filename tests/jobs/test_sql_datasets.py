@@ -151,6 +151,16 @@ def test_listing_datasets_takes_a_fixed_number_of_queries(member, warm_process,
     assert {d["created_by"] for d in body["results"]} == {"member@acme.test"}
 
 
+def test_a_dataset_is_found_by_its_name_ignoring_case(member, outsider, dataset,
+                                                      django_assert_num_queries, warm_process):
+    assert upload(member, "other", "o.csv", SALES).status_code == 201
+    warm_process(member)
+    with django_assert_num_queries(1):
+        found = member.client.get("/api/v1/datasets/?name=SALES").json()["results"]
+    assert [d["id"] for d in found] == [dataset.pk]
+    assert outsider.client.get("/api/v1/datasets/?name=sales").json()["results"] == []
+
+
 def test_a_name_clash_names_the_existing_dataset(member, dataset):
     response = upload(member, "SALES", "sales.csv", SALES)
     assert response.status_code == 400

@@ -168,3 +168,5 @@ def test_listing_saved_queries_takes_a_fixed_number_of_queries(admin, member, wa
     with django_assert_num_queries(1):  # the page
         body = admin.client.get("/api/v1/saved-queries/").json()
     assert len(body["results"]) == 10
+    named = admin.client.get("/api/v1/saved-queries/?name=Q3").json()["results"]
+    assert [q["name"] for q in named] == ["q3"]

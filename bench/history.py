@@ -4,12 +4,13 @@
 
 PostgreSQL only (the loader writes the rows with one ``INSERT … SELECT generate_series``;
 ``ANALYZE`` follows). The bench account holds 1 % of the rows, like every other account; the
-admin sees them all. Each page is requested ``--samples`` times, one request at a time, from
-this process; the summary line is ``name p95_ms floor_p95_ms ratio target_ms`` where the floor
-is the plainest DRF view reading one row by primary key (bench/floor.py, gunicorn) measured the
-same way in the same run. Before the timings, every SELECT a page runs on ``jobs_command`` is
-shown with its ``EXPLAIN`` plan (through Django's test client in a portal shell), and a
-sequential scan of ``jobs_command`` is reported.
+API and the HTML history page (signed in as the account's admin) read those, the operator in
+the Django admin sees them all. Each page is requested ``--samples`` times, one request at a
+time, from this process; the summary line is ``name p95_ms floor_p95_ms ratio target_ms``
+where the floor is the plainest DRF view reading one row by primary key (bench/floor.py,
+gunicorn) measured the same way in the same run. Before the timings, every SELECT a page
+runs on ``jobs_command`` is shown with its ``EXPLAIN`` plan (through Django's test client in a
+portal shell), and a sequential scan of ``jobs_command`` is reported.
 """
 
 import argparse
@@ -59,12 +60,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 client = Client(HTTP_HOST="127.0.0.1")
-admin = Client(HTTP_HOST="127.0.0.1")
-admin.force_login(User.objects.get(email="ops@bench.test"))
+sessions = {}
+for who, email in (("admin", "ops@bench.test"), ("member", "bench@bench.test")):
+    sessions[who] = Client(HTTP_HOST="127.0.0.1")
+    sessions[who].force_login(User.objects.get(email=email))
 out = {}
 for name, path, auth in json.loads(PAGES):
-    who = admin if auth == "admin" else client
-    headers = {} if auth == "admin" else {"Authorization": "Bearer " + TOKEN}
+    who = sessions.get(auth, client)
+    headers = {} if auth in sessions else {"Authorization": "Bearer " + TOKEN}
     with CaptureQueriesContext(connection) as seen:
         status = who.get(path, headers=headers).status_code
     plans = []
@@ -88,7 +91,9 @@ def load(portal, rows):
         f"    cursor.execute({LOAD!r}, {{'rows': {rows}}})\n"
         "    cursor.execute('ANALYZE jobs_command')\n")
     portal.shell("from accounts.models import User;"
-                 "User.objects.create_superuser('ops@bench.test', 'bench-password')")
+                 "User.objects.create_superuser('ops@bench.test', 'bench-password');"
+                 "member = User.objects.get(email='bench@bench.test');"
+                 "member.set_password('bench-password'); member.save()")
     return time.monotonic() - started
 
 
@@ -107,6 +112,10 @@ def pages(deep_cursor):
          "token", 100),
         ("qubole_list_page_10", "/api/v1.2/commands?page=10&per_page=50&all_users=1", "token",
          100),
+        ("html_history", "/commands/", "member", 100),
+        ("html_history_status", "/commands/?status=error", "member", 100),
+        ("html_history_date", f"/commands/?created_after={day[:10]}", "member", 100),
+        ("html_history_search", "/commands/?search=job+42", "member", 100),
         ("admin_changelist", "/admin/jobs/command/", "admin", 300),
         ("admin_search", "/admin/jobs/command/?q=label%3Agpu", "admin", 300),
         ("admin_date_drilldown", f"/admin/jobs/command/?created_at__year={today.tm_year}"
@@ -114,15 +123,17 @@ def pages(deep_cursor):
     ]
 
 
-def admin_client(url):
+def signed_in(url, login, email):
+    """A client with a session: the operator in the admin, the bench account's admin in the
+    pages (their login forms, as a browser fills them)."""
     client = httpx.Client(base_url=url, timeout=60)
-    client.get("/admin/login/")
-    client.post("/admin/login/", data={
-        "username": "ops@bench.test", "password": "bench-password",
-        "csrfmiddlewaretoken": client.cookies["csrftoken"], "next": "/admin/"},
-        headers={"Referer": f"{url}/admin/login/"})
+    client.get(login)
+    client.post(login, data={
+        "username": email, "password": "bench-password",
+        "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+        headers={"Referer": f"{url}{login}"})
     if "sessionid" not in client.cookies:
-        raise RuntimeError("the operator could not log in to the admin")
+        raise RuntimeError(f"{email} could not log in at {login}")
     return client
 
 
@@ -181,10 +192,11 @@ def main():
         floor = httpx.Client(base_url=floor_url, timeout=60)
         some_id = api.get("/api/v1/commands/", headers=auth).json()["results"][0]["id"]
         floor_p95, _ = p95(floor, f"/floor/commands/{some_id}/", samples)
-        admin = admin_client(url)
+        sessions = {"admin": signed_in(url, "/admin/login/", "ops@bench.test"),
+                    "member": signed_in(url, "/accounts/login/", "bench@bench.test")}
         print("# name p95_ms floor_p95_ms ratio target_ms (median ms)", flush=True)
         for name, path, who, target in measured:
-            client, headers = (admin, None) if who == "admin" else (api, auth)
+            client, headers = (sessions[who], None) if who in sessions else (api, auth)
             value, median = p95(client, path, samples, headers)
             print(f"{name} {value:.1f} {floor_p95:.1f} {value / floor_p95:.2f} <{target} "
                   f"({median:.1f})", flush=True)

@@ -7,8 +7,10 @@ the server: they go to the log.
 """
 
 import logging
+import re
 from http import HTTPStatus
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import (
     PermissionDenied,
@@ -16,6 +18,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import IntegrityError, models
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -103,6 +106,56 @@ def _client_error(exc):
     return None
 
 
+def _unique_fields(exc):
+    """The fields (other than ``account``) of the unique constraint ``exc`` broke, or ()."""
+    cause = exc.__cause__
+    name = getattr(getattr(cause, "diag", None), "constraint_name", None)  # PostgreSQL
+    columns = ()
+    if name is None:  # SQLite names the index, or the columns as table.column
+        text = str(cause or exc)
+        index = re.search(r"UNIQUE constraint failed: index '([^']+)'", text)
+        if index:
+            name = index.group(1)
+        elif listed := re.search(r"UNIQUE constraint failed: (.+)", text):
+            columns = tuple(part.rsplit(".", 1)[-1].strip()
+                            for part in listed.group(1).split(","))
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            if not isinstance(constraint, models.UniqueConstraint):
+                continue
+            fields = list(constraint.fields) or [
+                ref for expression in constraint.expressions
+                for ref in _referenced(expression)]
+            concrete = [model._meta.get_field(f) for f in fields]
+            if constraint.name == name or (
+                    columns and sorted(f.column for f in concrete) == sorted(columns)
+                    and model._meta.db_table in str(cause or exc)):
+                return tuple(f.name for f in concrete if f.name != "account")
+    return ()
+
+
+def _referenced(expression):
+    """Field names an index expression (``Lower("name")``, ``F("account")``) refers to."""
+    if isinstance(expression, models.F):
+        return [expression.name]
+    return [name for source in expression.get_source_expressions()
+            for name in _referenced(source)]
+
+
+def _integrity_error(exc):
+    """A concurrent request won a unique value between our check and our write: the client
+    hears what it would have heard a moment later (400 naming the field), never a 500."""
+    if not (getattr(exc.__cause__, "sqlstate", None) == "23505"
+            or "UNIQUE constraint failed" in str(exc)):
+        return exc  # not a clash of values: a bug, answered as one (500, logged)
+    fields = _unique_fields(exc)
+    if fields:
+        return exceptions.ValidationError({field: [
+            f"Another request has just taken this {field}; choose another."]
+            for field in fields})
+    return Conflict("This change conflicts with one made at the same time; try again.")
+
+
 def exception_handler(exc, context):
     """DRF exception handler producing problem details (and logging what was unexpected)."""
     request = context.get("request")
@@ -111,6 +164,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, IntegrityError):
+        exc = _integrity_error(exc)
     else:
         exc = _client_error(exc) or exc
     if not isinstance(exc, exceptions.APIException):

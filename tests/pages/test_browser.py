@@ -216,6 +216,30 @@ def test_history_and_queue_pages(site, chromium):
         site.api("POST", f"commands/{pk}/cancel/")
 
 
+def test_the_admin_job_list_fits_1400_pixels_beside_its_filters(site, chromium):
+    """Every column, worker last, without scrolling sideways: an operator's usual screen."""
+    failed = site.submit("echo no >&2; exit 3")
+    wait_status(site, failed, "error")
+    context = chromium.new_context(base_url=site.url, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto("/admin/login/")
+    page.get_by_label("Email").fill(site.email)
+    page.get_by_label("Password").fill(site.password)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/admin/jobs/command/")
+    headers = page.locator("#result_list thead th").all_inner_texts()
+    assert [h.strip().lower() for h in headers[-3:]] == ["user", "account", "worker"]
+    overflow = page.evaluate("() => { const box = document.querySelector('.results');"
+                             " return box.scrollWidth - box.clientWidth; }")
+    assert overflow <= 0
+    worker = page.locator("#result_list thead th.column-worker").bounding_box()
+    filters = page.locator("#changelist-filter").bounding_box()
+    assert worker["x"] + worker["width"] <= filters["x"]
+    assert "NonZeroExit" in page.locator("#result_list tbody tr").first.inner_text()
+    shoot(page, "admin-history.png", full_page=False)
+    context.close()
+
+
 def test_screenshots_exist_for_the_docs():
     """The README shows these; `make screenshots` retakes them with the tests above."""
     for name in ("history.png", "status.png", "submit.png", "queue.png"):

@@ -129,8 +129,8 @@ def update(member, schedule, *, request=None, **changes):
     after now, and a pause keeps the pending slot."""
     changes = {k: v for k, v in changes.items() if k in EDITABLE}
     with transaction.atomic():
-        locked = Schedule.objects.select_for_update().select_related("saved_query").get(
-            pk=schedule.pk)
+        locked = (Schedule.objects.select_for_update(of=("self",))
+                  .select_related("saved_query").get(pk=schedule.pk))
         changed = [name for name, value in changes.items() if getattr(locked, name) != value]
         if changes.get("command"):
             changes.setdefault("saved_query", None)

@@ -176,3 +176,21 @@ def delete(member, schedule, *, request=None):
         audit.record("schedules.delete", member=member, obj=schedule, request=request,
                      name=schedule.name)
         schedule.delete()
+
+
+def set_paused_by_operator(schedule, paused, actor, request=None):
+    """Pause or resume as an operator (the admin), who need not be a member of the account;
+    the same lock and next-slot rule as :func:`update`. Returns True if it changed."""
+    with transaction.atomic():
+        locked = Schedule.objects.select_for_update().get(pk=schedule.pk)
+        if locked.paused == paused:
+            return False
+        locked.paused = paused
+        fields = ["paused", "updated_at"]
+        if not paused:
+            locked.next_run_at = first_slot(locked)
+            fields.append("next_run_at")
+        locked.save(update_fields=fields)
+        audit.record("schedules.pause" if paused else "schedules.resume", actor=actor,
+                     account=locked.account, obj=locked, request=request, via="admin")
+    return True

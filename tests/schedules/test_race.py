@@ -8,9 +8,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from jobs.models import Command
+from jobs.models import Command, Status
 from jobs.schedules.model import Schedule
+from tests.jobs.conftest import wait_for
 from tests.schedules.helpers import MINUTE, T0, make_schedule, runs, slots
 
 pytestmark = pytest.mark.slow
@@ -59,3 +61,21 @@ def test_two_workers_racing_through_the_same_slots_make_each_run_once(
         assert runs(schedule) == list(zip(range(1, 8), slots(T0, 7), strict=True))
         assert Schedule.objects.get(pk=schedule.pk).next_run_at == T0 + 7 * MINUTE
     assert Command.objects.count() == 6 * 7
+
+
+def test_the_worker_processes_tick_the_schedules_and_run_what_they_make(
+        member, start_worker, tmp_path):
+    """No daemon of its own: ``manage.py worker`` (what ``serve`` and ``make run`` start)
+    makes the due run in its reaper pass and runs it like any command."""
+    # T0 is long past: the latest slot before the end runs, and no later one.
+    schedule = make_schedule(member, pending=T0, script="echo run $sequence_id$",
+                             catch_up="last", end_at=timezone.now())
+    start_worker()
+    start_worker()
+    run = wait_for(lambda: Command.objects.filter(schedule=schedule,
+                                                  status__in=Status.TERMINAL).first(),
+                   timeout=60, message="the schedule's run to finish")
+    assert (run.sequence_id, run.status, run.script) == (1, Status.DONE, "echo run 1")
+    assert run.nominal_time > T0
+    assert Command.objects.filter(schedule=schedule).count() == 1
+    assert Schedule.objects.get(pk=schedule.pk).next_run_at is None

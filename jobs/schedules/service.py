@@ -12,8 +12,9 @@ from django.utils import timezone
 from accounts import audit
 from jobs import submission
 from jobs.models import CommandType
+from jobs.parameters import ParameterError, bind_to_schema, check_values
 from jobs.schedules import slots
-from jobs.schedules.definition import BadTemplate, check_template
+from jobs.schedules.definition import BadTemplate, check_template, run_definition
 from jobs.schedules.model import Schedule
 
 # What a member may set; the rest (next run, sequence, last run) is the scheduler's.
@@ -74,6 +75,7 @@ def _check(member, schedule):
             _check_saved_query(member, schedule.saved_query)
         except submission.InvalidDefinition as exc:
             raise ScheduleError({exc.field: [exc.message]}) from exc
+        _check_parameters(schedule, "parameters")
         return
     try:
         fields = check_template(schedule.command)
@@ -82,6 +84,27 @@ def _check(member, schedule):
     kind = fields["command_type"]
     submission.require(member, "submit", "commands", command_type=kind,
                        message=f"Your role may not submit {kind} commands.")
+    if kind == CommandType.SQL and not fields.get("saved_query"):
+        _check_parameters(schedule, "command")
+
+
+def _check_parameters(schedule, field):
+    """The parameter values a run would bind, checked now with a sample slot's macros (so
+    ``{"day": "$nominal_date$"}`` is checked as a date), rather than failing at every run."""
+    tz = slots.zone(schedule.timezone)
+    fields = run_definition(schedule, timezone.now().replace(second=0, microsecond=0), 1, tz)
+    try:
+        if field == "parameters":
+            bind_to_schema(schedule.saved_query.parameters, fields.get("parameters"))
+        else:
+            query = fields.get("query") or ""
+            for name, value in fields["macros"].items():
+                query = query.replace(f"${name}$", value)
+            check_values(query, fields.get("parameters"))
+    except ParameterError as exc:
+        raise ScheduleError({field: [f"{name}: {message}" if field == "parameters" else
+                                     f"parameters: {name}: {message}"
+                                     for name, message in exc.errors.items()]}) from exc
 
 
 def _check_saved_query(member, saved):

@@ -7,10 +7,11 @@ runs once, at its first occurrence, unless the hour field is ``*`` (hourly and f
 expressions run on every real hour, so none is lost or doubled).
 """
 
+import functools
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 # Enough for a minutely schedule to look a week ahead: a bound on the loop, not a limit users
 # meet (an expression that never matches, such as 30 February, stops here).
@@ -38,18 +39,27 @@ def check_cron(expression):
     if expression.startswith("@") and expression not in (
             "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"):
         raise BadSchedule("cron", f"Unknown alias {expression!r}.")
+    try:
+        croniter(expression, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise BadSchedule("cron", f"{expression!r} matches no date (such as 31 February)."
+                          ) from exc
     return expression
 
 
+@functools.cache
+def _known_zones():
+    return frozenset(available_timezones())
+
+
 def zone(name):
-    """The ``ZoneInfo`` of an IANA name, else BadSchedule naming ``timezone``."""
-    try:
-        if not isinstance(name, str) or not name or "\x00" in name:
-            raise ValueError
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    """The ``ZoneInfo`` of an IANA name, else BadSchedule naming ``timezone``. Only names of
+    the time zone database: ZoneInfo itself would also open other files and directories of
+    its search path (and fail in ways of its own)."""
+    if not isinstance(name, str) or name not in _known_zones():
         raise BadSchedule("timezone", f"Not an IANA time zone: {name!r} (such as UTC or "
-                          "Europe/Berlin).") from exc
+                          "Europe/Berlin).")
+    return ZoneInfo(name)
 
 
 def _hour_is_wildcard(expression):
@@ -73,7 +83,10 @@ def slots_after(expression, tz_name, after, *, inclusive=False):
     wildcard_hour = _hour_is_wildcard(expression)
     steps = croniter(expression, start)
     for _ in range(MAX_STEPS):
-        local = steps.get_next(datetime)
+        try:
+            local = steps.get_next(datetime)
+        except CroniterBadDateError:
+            return  # no further date matches (croniter looks some years ahead)
         if not wildcard_hour and _repeated_wall_time(local):
             continue
         yield local.astimezone(UTC)
@@ -94,7 +107,10 @@ def latest_slot(expression, tz_name, now, not_before):
     steps = croniter(expression, ceiling.astimezone(tz))
     wildcard_hour = _hour_is_wildcard(expression)
     for _ in range(MAX_STEPS):
-        local = steps.get_prev(datetime)
+        try:
+            local = steps.get_prev(datetime)
+        except CroniterBadDateError:
+            return None
         slot = local.astimezone(UTC)
         if slot < not_before:
             return None

@@ -80,6 +80,20 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(member, body, fi
     assert not Schedule.objects.exists() and not AuditEvent.objects.exists()
 
 
+def test_parameters_a_run_could_not_bind_are_a_400_now(member):
+    SavedQuery.objects.create(account=member.account, name="by_day", sql="SELECT :day",
+                              parameters=[{"name": "day", "type": "date"}])
+    wrong = create(member, saved_query="by_day", parameters={"day": "soon"})
+    assert wrong.status_code == 400 and list(wrong.json()["errors"]) == ["parameters"]
+    unknown = create(member, saved_query="by_day", parameters={"dya": "$nominal_date$"})
+    assert unknown.status_code == 400 and "dya" in unknown.json()["errors"]["parameters"][0]
+    missing = create(member, command={"command_type": "sql", "query": "SELECT :n"})
+    assert missing.status_code == 400 and list(missing.json()["errors"]) == ["command"]
+    assert not Schedule.objects.exists()
+    ok = create(member, saved_query="by_day", parameters={"day": "$nominal_date$"})
+    assert ok.status_code == 201, ok.json()
+
+
 def test_a_name_in_use_is_a_400_naming_it(member):
     assert create(member).status_code == 201
     response = create(member)

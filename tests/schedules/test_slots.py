@@ -50,14 +50,16 @@ def test_the_latest_slot_is_never_after_now():
 
 
 @pytest.mark.parametrize("expression", ["", "61 * * * *", "* * * *", "* * * * * *", "bad",
-                                        "@sometimes", "0 0 31 2 1-5 7"])
+                                        "@sometimes", "0 0 31 2 1-5 7", "0 0 31 2 *",
+                                        "0 0 30 2 *"])
 def test_bad_cron_expressions_name_the_cron_field(expression):
     with pytest.raises(slots.BadSchedule) as caught:
         slots.check_cron(expression)
     assert caught.value.field == "cron"
 
 
-@pytest.mark.parametrize("name", ["", "Mars/Olympus", "../etc/passwd", "UTC\x00", 7])
+@pytest.mark.parametrize("name", ["", "Mars/Olympus", "../etc/passwd", "UTC\x00", 7, "America",
+                                  "America/", "zone1970.tab", " UTC"])
 def test_bad_time_zones_name_the_timezone_field(name):
     with pytest.raises(slots.BadSchedule) as caught:
         slots.zone(name)

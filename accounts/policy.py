@@ -27,16 +27,20 @@ RESOURCES = {
     "data_sources": ["read", "create", "update", "delete"],
     "datasets": ["read", "create", "update", "delete"],
     "saved_queries": ["read", "create", "update", "delete", "run"],
+    # Pausing and resuming a schedule is an update; its runs are commands (submitted as the
+    # schedule's owner, with the owner's rights).
+    "schedules": ["read", "create", "update", "delete"],
 }
 CONDITION_KEYS = {"command_types", "own"}
 # Resources whose objects have an owner (the member who created them), for ``own``.
-OWNABLE = {"commands", "tokens", "members", "data_sources", "datasets", "saved_queries"}
+OWNABLE = {"commands", "tokens", "members", "data_sources", "datasets", "saved_queries",
+           "schedules"}
 
 BUILTIN_ROLES = {
     SYSTEM_ADMIN: ("Everything in the account.", [{"resource": "*", "actions": ["*"]}]),
     SYSTEM_USER: (
-        "Read the account's commands and data, submit commands, cancel, re-run and delete "
-        "their own.",
+        "Read the account's commands, data and schedules, submit commands, make schedules; "
+        "cancel, re-run, delete, change their own.",
         [
             {"resource": "account", "actions": ["read"]},
             {"resource": "commands", "actions": ["read", "submit"]},
@@ -46,6 +50,9 @@ BUILTIN_ROLES = {
             {"resource": "datasets", "actions": ["read", "create"]},
             {"resource": "saved_queries", "actions": ["read", "create", "run"]},
             {"resource": "saved_queries", "actions": ["update", "delete"],
+             "conditions": {"own": True}},
+            {"resource": "schedules", "actions": ["read", "create"]},
+            {"resource": "schedules", "actions": ["update", "delete"],
              "conditions": {"own": True}},
             {"resource": "tokens", "actions": ["*"], "conditions": {"own": True}},
         ],

@@ -319,6 +319,10 @@ JOBPORTAL = {
     "HEARTBEAT_SECONDS": env_float("JOBPORTAL_HEARTBEAT_SECONDS", 3),
     "HEARTBEAT_TIMEOUT_SECONDS": env_float("JOBPORTAL_HEARTBEAT_TIMEOUT_SECONDS", 30),
     "REAP_SECONDS": env_float("JOBPORTAL_REAP_SECONDS", 5),
+    # Schedules (docs/schedules.md): a slot later than this is "missed" (catch-up policy),
+    # and the most runs one schedule makes in one tick (the rest follow in the next ticks).
+    "SCHEDULE_GRACE_SECONDS": env_float("JOBPORTAL_SCHEDULE_GRACE_SECONDS", 60),
+    "SCHEDULE_MAX_RUNS_PER_TICK": env_int("JOBPORTAL_SCHEDULE_MAX_RUNS_PER_TICK", 20),
     "REQUEUE_AFTER_SECONDS": env_float("JOBPORTAL_REQUEUE_AFTER_SECONDS", 300),
     "KILL_GRACE_SECONDS": env_float("JOBPORTAL_KILL_GRACE_SECONDS", 5),
     "DEFAULT_TIMEOUT_SECONDS": env_int("JOBPORTAL_DEFAULT_TIMEOUT_SECONDS", 3600),

@@ -146,7 +146,8 @@ class CommandAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["status_display", "outcome_detail", "times", "worker_detail"]}),
         ("Definition", {"fields": ["name", "account", "user", "command_type", "label", "tags",
-                                   "source", "submission_id", "rerun_of", "body",
+                                   "source", "submission_id", "rerun_of", "schedule",
+                                   "nominal_time", "sequence_id", "body",
                                    "data_source", "saved_query", "parameters", "macros",
                                    "resolved_macros", "runtime_env", "metadata", "timeout"]}),
         ("Log", {"fields": ["log_viewer"]}),
@@ -373,4 +374,4 @@ def _id_list(ids, shown=20):
     return text + (f" and {len(ids) - shown} more" if len(ids) > shown else "") + "."
 
 
-from jobs import admin_data  # noqa: E402,F401
+from jobs import admin_data, admin_schedule  # noqa: E402,F401

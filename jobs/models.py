@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from jobs import targets
+from jobs.schedules.model import Schedule  # noqa: F401  (its own module: this one is long)
 
 
 class Status(models.TextChoices):
@@ -51,6 +52,7 @@ class Source(models.TextChoices):
     UI = "ui", "UI"
     ADMIN = "admin", "Admin"
     RERUN = "rerun", "Re-run"
+    SCHEDULE = "schedule", "Schedule"
 
 
 # The fields that define what a command runs: a re-run copies them, and two submissions with
@@ -151,6 +153,15 @@ class Command(models.Model):
     statements_done = models.PositiveIntegerField(null=True, blank=True)
     statements_total = models.PositiveIntegerField(null=True, blank=True)
 
+    # Runs of a schedule (jobs.schedules): the slot it stands for and its number in the
+    # schedule. Deleting a schedule keeps its runs, as history (docs/schedules.md).
+    schedule = models.ForeignKey("jobs.Schedule", null=True, blank=True, db_index=False,
+                                 on_delete=models.SET_NULL, related_name="runs")
+    nominal_time = models.DateTimeField(null=True, blank=True,
+                                        help_text="Schedule runs: the slot it stands for.")
+    sequence_id = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="Schedule runs: 1, 2, 3 … per schedule.")
+
     objects = CommandQuerySet.as_manager()
 
     class Meta:
@@ -159,6 +170,12 @@ class Command(models.Model):
             models.UniqueConstraint(fields=["account", "submission_id"],
                                     name="command_submission_id_unique"),
             models.CheckConstraint(condition=Q(progress__lte=100), name="command_progress_le_100"),
+            # Exactly once per slot, whichever process ticks (jobs.schedules.scheduler). NULLs
+            # are distinct, so commands of no schedule never collide.
+            models.UniqueConstraint(fields=["schedule", "nominal_time"],
+                                    name="command_schedule_slot"),
+            models.UniqueConstraint(fields=["schedule", "sequence_id"],
+                                    name="command_schedule_sequence"),
         ]
         indexes = [
             # History lists: WHERE account = ? ORDER BY id DESC (cursor pagination).
@@ -182,6 +199,9 @@ class Command(models.Model):
             models.Index(fields=["user", "-id"], name="command_user_id"),
             # Retention: finished commands by age.
             models.Index(fields=["finished_at"], name="command_finished"),
+            # A schedule's runs, newest first (?schedule=, its history, its active runs; also
+            # the FK index for schedule).
+            models.Index(fields=["schedule", "-id"], name="command_schedule_id"),
         ]
 
     def __str__(self):

@@ -59,6 +59,7 @@ def make_viewer_role(account):
     Policy.objects.create(role=role, resource="data_sources", actions=["read"])
     Policy.objects.create(role=role, resource="datasets", actions=["read"])
     Policy.objects.create(role=role, resource="saved_queries", actions=["read"])
+    Policy.objects.create(role=role, resource="schedules", actions=["read"])
     Policy.objects.create(role=role, resource="tokens", actions=["*"], conditions={"own": True})
     return role
 

@@ -51,7 +51,7 @@ def test_a_json_body_over_10_mib_answers_413_naming_the_limit(member):
 @pytest.mark.parametrize(("method", "url"), [
     ("POST", "/api/v1/commands/"), ("POST", "/api/v1/tokens/"), ("POST", "/api/v1/roles/"),
     ("POST", "/api/v1/saved-queries/"), ("PATCH", "/api/v1/data-sources/{source}/"),
-    ("POST", "/api/v1/datasets/"),
+    ("POST", "/api/v1/datasets/"), ("POST", "/api/v1/schedules/"),
 ])
 @pytest.mark.parametrize("content_type", ["application/json",
                                           "application/x-www-form-urlencoded"])

@@ -10,7 +10,7 @@ from tests.jobs.factories import submit_shell
 from tests.jobs.test_sql_support import submit_sql, submitted, use_media_root
 
 LISTS = ["/api/v1/commands/", "/api/v1/data-sources/", "/api/v1/datasets/",
-         "/api/v1/saved-queries/"]
+         "/api/v1/saved-queries/", "/api/v1/schedules/"]
 
 
 @pytest.fixture(autouse=True)

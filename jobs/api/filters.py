@@ -3,6 +3,7 @@
 import django_filters
 from django.db.models import Q
 
+from jobportal.limits import MAX_BIGINT
 from jobs.models import Command, CommandType, Status
 
 
@@ -19,6 +20,10 @@ class CommandFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search",
                                        label="Submission id (exact) or name (contains).")
     submission_id = django_filters.CharFilter()
+    # Served by command_schedule_id (schedule, -id).
+    schedule = django_filters.NumberFilter(field_name="schedule", min_value=1,
+                                           max_value=MAX_BIGINT, decimal_places=0,
+                                           label="Runs of this schedule (its id).")
 
     class Meta:
         model = Command

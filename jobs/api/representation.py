@@ -14,8 +14,8 @@ from jobs.reads import waiting_state
 # shape (named there, once).
 FIELDS = tuple(CommandSerializer.Meta.fields)
 TIME_FIELDS = ("created_at", "queued_at", "started_at", "finished_at", "updated_at",
-               "heartbeat_at", "cancel_requested_at")
-RELATED_FIELDS = ("rerun_of", "data_source", "saved_query")  # shown as ids
+               "heartbeat_at", "cancel_requested_at", "nominal_time")
+RELATED_FIELDS = ("rerun_of", "data_source", "saved_query", "schedule")  # shown as ids
 COMPUTED_FIELDS = ("account", "user", "runtime_env")  # see command_data
 PLAIN_FIELDS = tuple(name for name in FIELDS  # shown as stored
                      if name not in (*TIME_FIELDS, *RELATED_FIELDS, *COMPUTED_FIELDS))

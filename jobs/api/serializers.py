@@ -60,7 +60,7 @@ class CommandSerializer(serializers.ModelSerializer):
             "worker_id", "attempt", "exit_code", "error_type", "error_message", "log_size",
             "log_truncated", "data_source", "saved_query", "saved_query_version", "parameters",
             "result_columns", "result_row_count", "result_truncated", "statements_done",
-            "statements_total",
+            "statements_total", "schedule", "nominal_time", "sequence_id",
         ]
         read_only_fields = fields
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from jobs.pages import data, history, queue, status, submit
+from jobs.pages import data, history, queue, schedules, status, submit
 
 app_name = "pages"
 
@@ -21,4 +21,8 @@ urlpatterns = [
     path("saved-queries/", data.saved_query_list, name="saved_queries"),
     path("saved-queries/<int:pk>/", data.saved_query_detail, name="saved_query"),
     path("saved-queries/<int:pk>/edit/", data.saved_query_edit, name="saved_query_edit"),
+    path("schedules/", schedules.schedule_list, name="schedules"),
+    path("schedules/<int:pk>/", schedules.schedule_detail, name="schedule"),
+    path("schedules/<int:pk>/pause/", schedules.schedule_pause, name="schedule_pause"),
+    path("schedules/<int:pk>/resume/", schedules.schedule_resume, name="schedule_resume"),
 ]

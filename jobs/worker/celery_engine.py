@@ -27,6 +27,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from jobportal.procs import die_with_parent
 from jobs import lifecycle
 from jobs.models import Command, Status
+from jobs.schedules import scheduler
 from jobs.worker import leftovers
 from jobs.worker.run import WorkerContext, new_worker_id
 
@@ -132,6 +133,7 @@ class CeleryWorker:
         except DatabaseError:
             logger.exception("%s: reaping failed; trying again in %s s", self.nodename,
                              self.reap_every)
+        scheduler.tick_in_worker(self.nodename)
 
     @staticmethod
     def queued_labels():

@@ -7,7 +7,9 @@ LOCKED`` on PostgreSQL; the account holding the fewest workers first, see
 
 The reaper runs beside the loop in its own thread (:class:`Reaper`), every REAP_SECONDS,
 whether or not a command is running here: a busy worker still fails the commands of dead
-workers and admits what waits behind them.
+workers and admits what waits behind them. The same pass ticks the schedules
+(:mod:`jobs.schedules.scheduler`): every worker does, and the schedule row's lock makes each
+slot run once.
 
 First SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now
 (recorded as ``WorkerStopped``). SIGUSR1 (sent by the kernel when the supervising parent
@@ -27,6 +29,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 
 from jobportal.procs import PARENT_DIED
 from jobs import lifecycle
+from jobs.schedules import scheduler
 from jobs.worker import fairness, leftovers, wakeup
 from jobs.worker.run import WorkerContext, new_worker_id
 
@@ -161,9 +164,9 @@ class Worker:
 
 
 class Reaper(threading.Thread):
-    """Runs :func:`jobs.lifecycle.reap` and the leftover sweep every ``every`` seconds on its
-    own database connection, until stopped. Any number of workers may reap at once: every
-    step is a conditional update."""
+    """Runs :func:`jobs.lifecycle.reap`, the leftover sweep and the schedules' tick every
+    ``every`` seconds on its own database connection, until stopped. Any number of workers
+    may reap and tick at once: every step is a conditional update or a row lock."""
 
     def __init__(self, every, worker_id):
         super().__init__(name=f"reaper-{worker_id}", daemon=True)
@@ -189,6 +192,7 @@ class Reaper(threading.Thread):
             logger.exception("worker %s: reaping failed; trying again in %s s",
                              self.worker_id, self.every)
             close_old_connections()
+        scheduler.tick_in_worker(self.worker_id)
 
     def stop(self):
         self._stopped.set()

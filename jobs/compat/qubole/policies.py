@@ -32,6 +32,7 @@ TABLE = {
     "datastore": ("data_sources", CRUD),
     "object_storage": ("datasets", CRUD),
     "saved_query": ("saved_queries", {**CRUD, "execute": ["run"]}),
+    "scheduler": ("schedules", CRUD),  # Qubole's scheduler; pause/resume are updates
     # The portal's own, under its names: API tokens and the audit trail.
     "tokens": ("tokens", {"create": ["create"], "read": ["read"], "delete": ["delete"]}),
     "audit": ("audit", {"read": ["read"]}),
@@ -45,7 +46,7 @@ def _resource(value):
         if candidate in TABLE:
             return candidate
     raise Invalid(f"Unknown resource {value!r}; one of: {', '.join(TABLE)} (the portal has no "
-                  "clusters, notebooks, apps or schedulers).", field="policies")
+                  "clusters, notebooks or apps).", field="policies")
 
 
 def _actions(value, resource):

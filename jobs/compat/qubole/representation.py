@@ -1,7 +1,7 @@
 """A command as Qubole's "View Command Status" shows it, built from the row in one pass.
 
 Every field of Qubole's sample response is present. What the portal has no counterpart for
-is null (clusters, sessions, schedules) or fixed (``template``). Qubole-only request fields
+is null (clusters, sessions) or fixed (``template``). Qubole-only request fields
 (the original command type, a label used as a data source name, ``pool``, ``can_notify``) are
 kept in the command's ``metadata`` under ``qubole_*`` keys (see :mod:`.submit`), so no model
 field exists for one shape alone.
@@ -17,7 +17,8 @@ from jobs.models import CommandType, Source
 from jobs.statuses import Shape, word
 
 META_PREFIX = "qubole_"
-SOURCES = {Source.API: "API", Source.UI: "UI", Source.ADMIN: "ADMIN", Source.RERUN: "RERUN"}
+SOURCES = {Source.API: "API", Source.UI: "UI", Source.ADMIN: "ADMIN", Source.RERUN: "RERUN",
+           Source.SCHEDULE: "SCHEDULER"}
 DEFAULT_TYPE = {CommandType.SHELL: "ShellCommand", CommandType.SQL: "SqlCommand"}
 
 
@@ -116,8 +117,8 @@ def command_json(command, member, user_id=LOOKUP):
         "timeout": command.timeout,
         "name": command.name or None,
         "command_source": SOURCES.get(command.source, "API"),
-        "nominal_time": None,
-        "sequence_id": None,
+        "nominal_time": stamp(command.nominal_time),  # a schedule's run: its slot
+        "sequence_id": command.sequence_id,
         "account_id": command.account_id,
         "saved_query_mutable_id": command.saved_query_id,
         "user_id": member_id_of(command, member) if user_id is LOOKUP else user_id,

@@ -2,7 +2,10 @@
 
 - Finished commands (done, error, cancelled) whose ``finished_at`` is older than their
   account's ``retention_days``, with their log chunks and any other rows that cascade.
-  Active commands (waiting, queued, running) are never touched, however old.
+  Active commands (waiting, queued, running) are never touched, however old. Runs of a
+  schedule are commands and go the same way, except each schedule's latest run, kept so the
+  schedule still shows how it last ended (its run numbers live on the schedule, so pruning
+  never makes one come back).
 - Audit events older than ``--audit-days`` (default 365), but never younger than the longest
   command retention in scope, so the trail outlives the commands it describes.
 - Finished task-engine results (django-tasks-db ``DBTaskResult``) older than a day: the
@@ -33,7 +36,7 @@ from accounts.throttling import WINDOW_SECONDS
 from jobportal.cli import PortalCommand
 from jobs import packages
 from jobs.models import Command as JobCommand
-from jobs.models import LogChunk, Status
+from jobs.models import LogChunk, Schedule, Status
 
 TASK_RESULT_MAX_AGE = timedelta(days=1)
 
@@ -95,9 +98,11 @@ class Command(PortalCommand):
 
     def prune_commands(self, account):
         cutoff = self.now - timedelta(days=account.retention_days)
+        latest_runs = Schedule.objects.filter(account=account, last_run__isnull=False).values(
+            "last_run")
         expired = JobCommand.objects.filter(
             account=account, status__in=Status.TERMINAL, finished_at__lt=cutoff
-        )
+        ).exclude(pk__in=latest_runs)
         if self.dry_run:
             commands = expired.count()
             chunks = LogChunk.objects.filter(command__in=expired).count()

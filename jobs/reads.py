@@ -138,8 +138,7 @@ EXTRAS = {
     # The dataset the command's saved query was saved for: the toolkit's dataset_id.
     "dataset": "(SELECT {s}.{dataset} FROM {st} AS {s} WHERE {s}.{id} = {t}.{saved_query})",
     # Whether the command notifies anyone (the portal API's detail shows whom only then).
-    "notify": "(SELECT COUNT(*) FROM (SELECT 1 FROM {nt} AS {n} WHERE {n}.{command} = "
-              "{t}.{id} LIMIT 1) AS {n})",
+    "notify": "EXISTS (SELECT 1 FROM {nt} AS {n} WHERE {n}.{command} = {t}.{id})",
 }
 
 

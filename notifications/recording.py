@@ -23,7 +23,8 @@ def notifies():
 
 
 @functools.cache
-def _statement(vendor):
+def _statement(vendor, ons):
+    """The INSERT ... SELECT for a status heard by ``ons`` subscriptions' ``on`` values."""
     q = connection.ops.quote_name
     d, s, e = (q(m._meta.db_table) for m in (Delivery, Subscription, WebhookEndpoint))
     columns = ("account_id", "command_id", "channel", "endpoint_id", "email", "event", "state",
@@ -34,7 +35,7 @@ def _statement(vendor):
         f"SELECT {s}.{q('account_id')}, {s}.{q('command_id')}, {s}.{q('channel')}, "
         f"{s}.{q('endpoint_id')}, {s}.{q('email')}, %s, %s, 0, %s, '', %s, %s "
         f"FROM {s} LEFT OUTER JOIN {e} ON {e}.{q('id')} = {s}.{q('endpoint_id')} "
-        f"WHERE {s}.{q('command_id')} = %s AND {s}.{q('on')} IN %s "
+        f"WHERE {s}.{q('command_id')} = %s AND {s}.{q('on')} IN ({', '.join(['%s'] * ons)}) "
         # An endpoint switched off since the submission gets nothing new.
         f"AND ({s}.{q('endpoint_id')} IS NULL OR {e}.{q('active')} = {true}) "
         f"ORDER BY {s}.{q('id')}"
@@ -46,8 +47,7 @@ def record(command_id, status, now=None):
     Call inside the transition's transaction."""
     heard_by = HEARD_BY[status]
     now = now or timezone.now()
-    sql = _statement(connection.vendor).replace(
-        "IN %s", f"IN ({', '.join(['%s'] * len(heard_by))})")
+    sql = _statement(connection.vendor, len(heard_by))
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(sql, [status, DeliveryState.PENDING, stamp, stamp, stamp, command_id,

@@ -4,7 +4,8 @@ Each pass is three steps, each testable alone: :func:`claim` (a short transactio
 UPDATE SKIP LOCKED`` on PostgreSQL, a conditional update per row on SQLite; the claim moves
 ``next_attempt_at`` past the attempt's time, a lease, so a sender that dies mid-attempt
 leaves the delivery to be taken again), :func:`attempt` (HTTP or mail, no database, in a small
-thread pool so one slow endpoint holds up the others for at most one timeout), and
+thread pool, so a slow endpoint ties up one thread for one timeout per delivery, not the
+pass), and
 :func:`record` (a conditional update: delivered, due again after a backoff, or given up).
 
 Nothing here touches a command: a dead or slow endpoint costs its own deliveries' attempts

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "accounts",
     "jobs",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -363,6 +364,33 @@ JOBPORTAL = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+
+# Notifications when a command ends (notifications/, docs/notifications.md): webhooks and
+# e-mail, sent by a thread of every worker process.
+NOTIFICATIONS = {
+    # The portal's address as users reach it ("https://jobs.example.com"): links in
+    # notifications, and webhook URLs may not point at it. Empty: no links.
+    "PUBLIC_URL": env("JOBPORTAL_PUBLIC_URL", "").rstrip("/"),
+    # Webhook URLs may not resolve to loopback, private, link-local or reserved addresses
+    # (SSRF) unless this is on, or the host or its network is listed in ALLOWED_NETWORKS.
+    "WEBHOOK_ALLOW_PRIVATE": env_bool("JOBPORTAL_WEBHOOK_ALLOW_PRIVATE"),
+    "WEBHOOK_ALLOWED_NETWORKS": env_list("JOBPORTAL_WEBHOOK_ALLOWED_NETWORKS"),
+    # When set, the only host names webhook URLs may use ("hooks.example.com", ".example.com"
+    # for a domain and its subdomains); empty allows any public host.
+    "WEBHOOK_HOSTS": env_list("JOBPORTAL_WEBHOOK_HOSTS"),
+    "TIMEOUT_SECONDS": env_float("JOBPORTAL_NOTIFY_TIMEOUT_SECONDS", 5),
+    # Attempts per delivery, and the wait before the n-th retry: RETRY_SECONDS * 2**(n-1),
+    # at most RETRY_MAX_SECONDS.
+    "MAX_ATTEMPTS": env_int("JOBPORTAL_NOTIFY_MAX_ATTEMPTS", 8),
+    "RETRY_SECONDS": env_float("JOBPORTAL_NOTIFY_RETRY_SECONDS", 30),
+    "RETRY_MAX_SECONDS": env_float("JOBPORTAL_NOTIFY_RETRY_MAX_SECONDS", 3600),
+    # How often an idle sender looks for due deliveries, and how many it takes at once.
+    "POLL_SECONDS": env_float("JOBPORTAL_NOTIFY_POLL_SECONDS", 2),
+    "BATCH": env_int("JOBPORTAL_NOTIFY_BATCH", 20),
+    "SENDER_THREADS": env_int("JOBPORTAL_NOTIFY_SENDER_THREADS", 4),
+    # prune removes delivery log rows older than this.
+    "RETENTION_DAYS": env_int("JOBPORTAL_NOTIFY_RETENTION_DAYS", 30),
+}
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("jobs.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("api/v1.2/", include("jobs.compat.qubole.urls")),  # Qubole's shape (qds-sdk)
     path("", include("jobs.compat.ray.urls")),  # Ray / openYuanrong: /api/version, /api/jobs/
     path("api/schema/", SpectacularAPIView.as_view(**api_docs_permissions), name="schema"),

@@ -6,6 +6,9 @@
     cancel: waiting/queued -> cancelled at once; running -> cancel requested -> worker kills
     timeout: worker kills -> error (Timeout); no heartbeat: reaper -> error (WorkerLost)
 
+Every transition to an end (:func:`finish`, :func:`cancel`, :func:`reap`) records the
+notifications the command owes in its own transaction (:mod:`notifications.recording`).
+
 Each transition is a conditional ``UPDATE ... WHERE status = ...`` whose row count is checked,
 so two processes racing on one command cannot both win. Admission locks the account row, so
 ``max_concurrency`` holds under any burst; every finish admits the next waiting command.
@@ -25,6 +28,7 @@ from django.utils import timezone
 from accounts.models import Account
 from jobs.models import Command, Status
 from jobs.worker import wakeup
+from notifications import recording as notifications
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +125,9 @@ def claim(command_id, identity):
     )
     if not claimed:
         return None
-    return Command.objects.select_related("account").get(pk=command_id)
+    # ``notifies``: whether finish() has notifications to record (none: no query for them).
+    return (Command.objects.select_related("account")
+            .annotate(notifies=notifications.notifies()).get(pk=command_id))
 
 
 class Beat:
@@ -157,6 +163,8 @@ def finish(command, status, **outcome):
             pk=command.pk, status=Status.RUNNING, worker_id=command.worker_id
         ).update(status=status, finished_at=now, updated_at=now, heartbeat_at=now, **outcome)
         if finished:
+            if getattr(command, "notifies", True):
+                notifications.record(command.pk, status, now)
             admit(command.account_id)
     if not finished:
         logger.warning("command %s: finish(%s) lost the race; it was reaped", command.pk, status)
@@ -172,6 +180,7 @@ def cancel(command):
         ).update(status=Status.CANCELLED, finished_at=now, updated_at=now,
                  cancel_requested_at=now, throttled=False)
         if ended:
+            notifications.record(command.pk, Status.CANCELLED, now)
             admit(command.account_id)
         else:
             Command.objects.filter(
@@ -224,6 +233,7 @@ def reap(now=None):
                                f"(last at {last_beat:%Y-%m-%d %H:%M:%S} UTC)."),
             )
             if failed:
+                notifications.record(pk, Status.ERROR, now)
                 admit(account_id)
         if failed:
             reaped.append(pk)

@@ -16,6 +16,7 @@ from django.db.models import Count, F, Q
 
 from accounts import policy
 from jobs.models import Command, DataSource, SavedQuery, Status
+from notifications.models import Subscription
 
 # Primary keys are 64-bit: a longer string of digits is not an id (and must not reach the
 # database as an out-of-range integer).
@@ -136,6 +137,8 @@ EXTRAS = {
              "WHERE {o}.{account} = {t}.{account} AND {o}.{status} = {running})",
     # The dataset the command's saved query was saved for: the toolkit's dataset_id.
     "dataset": "(SELECT {s}.{dataset} FROM {st} AS {s} WHERE {s}.{id} = {t}.{saved_query})",
+    # Whether the command notifies anyone (the portal API's detail shows whom only then).
+    "notify": "EXISTS (SELECT 1 FROM {nt} AS {n} WHERE {n}.{command} = {t}.{id})",
 }
 
 
@@ -148,6 +151,7 @@ def _statement_with(alias, where, extra):
         t=q(Command._meta.db_table), o=q("other"), account=q("account_id"),
         status=q("status"), s=q("saved"), st=q(SavedQuery._meta.db_table),
         dataset=q("dataset_id"), id=q("id"), saved_query=q("saved_query_id"),
+        n=q("notify"), nt=q(Subscription._meta.db_table), command=q("command_id"),
         # Status values are the model's own constants, never input: safe as literals.
         **{status.value: f"'{status.value}'" for status in Status})
     head, _, rest = sql.partition(" FROM ")

@@ -10,8 +10,9 @@ member's rights, in this order:
 2. saved-query and data-source defaults, macros and typed parameters;
 3. ``submission_id`` idempotency: the same definition answers the existing command, another
    one is a conflict, and so is an id used by a command the member may not see;
-4. one transaction for the command row, its admission (:func:`jobs.lifecycle.submit`) and the
-   audit event, so nothing is half written.
+4. one transaction for the command row, its admission (:func:`jobs.lifecycle.submit`), its
+   ``notify`` targets (:mod:`notifications.notify`) and the audit event, so nothing is half
+   written.
 
 It returns ``(command, created)`` and raises :class:`SubmissionError` subclasses, never an
 HTTP response; each surface maps them to its own error format.
@@ -25,6 +26,7 @@ from accounts import audit, policy
 from jobs import lifecycle, reads
 from jobs.models import DEFINITION_FIELDS, Command, CommandType, DataSource, SavedQuery, Source
 from jobs.parameters import ParameterError, bind_to_schema, check_values
+from notifications import notify
 
 MACRO_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\$")
 
@@ -59,13 +61,19 @@ def submit(member, definition, *, source=Source.API, request=None, audit_action=
     :class:`SavedQuery` or an id. Returns ``(command, created)``.
     """
     fields = {key: value for key, value in definition.items() if value is not None}
+    spec = fields.pop("notify", None)
     kind = fields["command_type"]
     require(member, "submit", "commands", command_type=kind,
             message=f"Your role may not submit {kind} commands.")
     if kind == CommandType.SQL:
         _resolve_sql(member, fields)
     _resolve_macros(fields)
-    return _create(member, fields, source, request, audit_action, audit_detail)
+    try:
+        subscriptions = notify.resolve(member, spec) if spec else []
+    except notify.NotifyError as exc:
+        raise InvalidDefinition(str(exc), field="notify") from exc
+    return _create(member, fields, source, request, audit_action, audit_detail,
+                   lambda command: notify.subscribe(command, subscriptions))
 
 
 def rerun(member, original, *, request=None, actor=None, via=None):
@@ -84,7 +92,7 @@ def rerun(member, original, *, request=None, actor=None, via=None):
     if actor is not None:
         detail["actor"] = actor
     return _create(member, {**fields, "rerun_of": original}, Source.RERUN, request,
-                   "commands.rerun", detail)
+                   "commands.rerun", detail, lambda command: notify.copy(original, command))
 
 
 def require(member, action, resource, obj=None, command_type=None, message=None):
@@ -193,7 +201,9 @@ def _resolve_macros(fields):
 # -- idempotency and the write ----------------------------------------------------------------
 
 
-def _create(member, fields, source, request, audit_action, audit_detail):
+def _create(member, fields, source, request, audit_action, audit_detail, also=None):
+    """Write the command (and run ``also(command)`` in the same transaction: its
+    notifications), or answer the one already submitted with its ``submission_id``."""
     existing = _existing(member, fields)
     if existing is not None:
         return existing, False
@@ -201,6 +211,8 @@ def _create(member, fields, source, request, audit_action, audit_detail):
         with transaction.atomic():
             command = lifecycle.submit(account=member.account, user=member.user, source=source,
                                        **fields)
+            if also is not None:
+                also(command)
             audit.record(audit_action, member=member, obj=command, request=request,
                          **audit_detail)
     except IntegrityError:  # the same submission_id raced in; answer like a repeat

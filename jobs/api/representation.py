@@ -9,6 +9,7 @@ name its fields); a test holds the two to the same output.
 from accounts import policy
 from jobs.api.serializers import CommandDetailSerializer, CommandSerializer
 from jobs.reads import waiting_state
+from notifications import notify
 
 # The keys and their order: the documented serializer's, so clients and the schema see one
 # shape (named there, once).
@@ -50,8 +51,10 @@ def command_data(command, member):
 
 def command_detail(command, member):
     """The detail: the list representation plus where a waiting or queued command stands and
-    what holds it (one more query, only for those)."""
+    what holds it (one more query, only for those), and whom it notifies (one more query,
+    only for commands that notify anyone)."""
     data = command_data(command, member)
     data["queue_position"], data["held_by"] = waiting_state(
         command, member.account.max_concurrency)
+    data["notify"] = notify.describe(command)
     return data

@@ -10,6 +10,7 @@ from jobportal.fields import JSONField, StrictCharField
 from jobportal.limits import MAX_BIGINT
 from jobs.models import Command, CommandType
 from jobs.reads import waiting_state
+from notifications.notify import describe
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SUBMISSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -76,9 +77,10 @@ class CommandDetailSerializer(CommandSerializer):
 
     queue_position = serializers.SerializerMethodField()
     held_by = serializers.SerializerMethodField()
+    notify = serializers.SerializerMethodField()
 
     class Meta(CommandSerializer.Meta):
-        fields = [*CommandSerializer.Meta.fields, "queue_position", "held_by"]
+        fields = [*CommandSerializer.Meta.fields, "queue_position", "held_by", "notify"]
         read_only_fields = fields
 
     def get_queue_position(self, obj) -> int | None:
@@ -89,6 +91,15 @@ class CommandDetailSerializer(CommandSerializer):
         "active"}`` (the account's limit) or ``{"limit": "workers", "label", "running"}`` (no
         free worker on its label)."""
         return waiting_state(obj, obj.account.max_concurrency)[1]
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "on": {"type": "string", "enum": ["end", "failure"]},
+        "webhooks": {"type": "array", "items": {"type": "string"}},
+        "emails": {"type": "array", "items": {"type": "string"}}}})
+    def get_notify(self, obj):
+        """Whom the command notifies when it ends (its ``notify``, endpoints by name), or
+        null."""
+        return describe(obj)
 
 
 class RuntimeEnvSerializer(serializers.Serializer):
@@ -123,6 +134,25 @@ class RuntimeEnvSerializer(serializers.Serializer):
         return str(path.resolve())
 
 
+class NotifySerializer(serializers.Serializer):
+    """Who hears of the command's end (docs/notifications.md): the account's webhook
+    endpoints and e-mail to the account's members."""
+
+    on = serializers.ChoiceField(choices=["end", "failure"], default="end", help_text=(
+        "end: done, error or cancelled; failure: error only (timeouts and lost workers "
+        "included)."))
+    webhooks = serializers.ListField(child=IdOrName(), required=False, max_length=20,
+                                     help_text="Webhook endpoints of the account, by id or name.")
+    emails = serializers.ListField(child=serializers.EmailField(max_length=254),
+                                   required=False, max_length=20,
+                                   help_text="Addresses of the account's members.")
+
+    def validate(self, attrs):
+        if not attrs.get("webhooks") and not attrs.get("emails"):
+            raise serializers.ValidationError("Name at least one of webhooks or emails.")
+        return attrs
+
+
 class SubmitSerializer(serializers.Serializer):
     """What a client may send to submit a command; the type decides what is required."""
 
@@ -150,6 +180,8 @@ class SubmitSerializer(serializers.Serializer):
     saved_query = IdOrName(required=False, max_length=200, help_text=(
         "SQL: run this saved query, by id or name (its SQL, data source and parameter "
         "schema)."))
+    notify = NotifySerializer(required=False, help_text=(
+        "Webhooks and e-mail when the command ends."))
 
     def validate_label(self, value):
         if not NAME_RE.match(value):

@@ -53,10 +53,13 @@ class CommandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return reads.listed(Command.objects.visible_to(membership_of(self.request)))
 
     def get_object(self):
-        """One command by id in one query: no FilterSet, no policy queryset (see jobs.reads)."""
-        command = reads.visible_command(membership_of(self.request), self.kwargs["pk"])
+        """One command by id in one query: no FilterSet, no policy queryset (see jobs.reads);
+        with whether it notifies anyone (the detail's ``notify``)."""
+        command = reads.visible_command_with(membership_of(self.request), self.kwargs["pk"],
+                                             "notify")
         if command is None:
             raise exceptions.NotFound("No such command.")
+        command.notifies = bool(command.extras[0])
         self.check_object_permissions(self.request, command)
         return command
 

@@ -30,6 +30,7 @@ from jobs.models import Command, Status
 from jobs.schedules import scheduler
 from jobs.worker import leftovers
 from jobs.worker.run import WorkerContext, new_worker_id
+from notifications.sender import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +113,25 @@ class CeleryWorker:
         if self.signals:  # stopped before we began
             return 0
         self.start()
+        sender = Sender(self.nodename)
+        sender.start()
+        try:
+            self.supervise()
+        finally:
+            sender.stop()
+        close_old_connections()
+        code = self.proc.returncode
+        logger.info("celery worker %s exited with %s", self.nodename, code)
+        return 128 - code if code < 0 else code
+
+    def supervise(self):
+        """Reap every ``reap_every`` seconds until the Celery worker exits (notifications are
+        sent meanwhile by this process's :class:`notifications.sender.Sender` thread)."""
         while self.proc.poll() is None:
             if time.monotonic() - self._last_step >= self.reap_every:
                 self._last_step = time.monotonic()
                 self.step()
             time.sleep(self.poll)
-        close_old_connections()
-        code = self.proc.returncode
-        logger.info("celery worker %s exited with %s", self.nodename, code)
-        return 128 - code if code < 0 else code
 
     def step(self):
         """Reap lost and stale commands; with ``--queues *``, serve labels new to us."""

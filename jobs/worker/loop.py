@@ -9,7 +9,8 @@ The reaper runs beside the loop in its own thread (:class:`Reaper`), every REAP_
 whether or not a command is running here: a busy worker still fails the commands of dead
 workers and admits what waits behind them. The same pass ticks the schedules
 (:mod:`jobs.schedules.scheduler`): every worker does, and the schedule row's lock makes each
-slot run once.
+slot run once. The notification sender (:class:`notifications.sender.Sender`) is a third
+thread, for the same reason.
 
 First SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now
 (recorded as ``WorkerStopped``). SIGUSR1 (sent by the kernel when the supervising parent
@@ -32,6 +33,7 @@ from jobs import lifecycle
 from jobs.schedules import scheduler
 from jobs.worker import fairness, leftovers, wakeup
 from jobs.worker.run import WorkerContext, new_worker_id
+from notifications.sender import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +83,18 @@ class Worker:
         WorkerContext.abort_requested = staticmethod(lambda: self.stop_now)
         logger.info("worker %s serving queues %s", self.worker_id, ",".join(self.queues))
         reaper = Reaper(self.reap_every, self.worker_id)
+        sender = Sender(self.worker_id)
         self.wakeup = wakeup.for_database(self.interval, self.idle_check_seconds)
         if not self.once:
             reaper.start()
+            sender.start()
         try:
             self.loop(reaper)
+            if self.once:
+                sender.step()  # --once: one pass of the notifications the run left due
         finally:
             reaper.stop()
+            sender.stop()
             self.wakeup.close()
         logger.info("worker %s stopped after %d job(s)", self.worker_id, self.jobs_done)
 

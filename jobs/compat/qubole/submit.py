@@ -104,7 +104,11 @@ def definition(member, body):
                 payload["data_source"] = source.pk
                 names["data_source"] = "label"
     if body.get("can_notify") is True:
+        # Qubole mails the submitter when the command ends; so does the portal, through the
+        # command's notify (docs/notifications.md).
         metadata[f"{META_PREFIX}can_notify"] = "true"
+        payload["notify"] = {"on": "end", "emails": [member.user.email]}
+        names["notify"] = "can_notify"
     pool = _text(body, "pool")
     if pool:
         metadata[f"{META_PREFIX}pool"] = pool

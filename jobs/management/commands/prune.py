@@ -13,6 +13,8 @@
   Task rows still "running" long after any command could (their worker was killed; the
   command itself was reaped as ``WorkerLost``) go too.
 - Rate-limit counters of past hours.
+- The notification delivery log (:class:`notifications.models.Delivery`) older than
+  ``JOBPORTAL_NOTIFY_RETENTION_DAYS`` (default 30), except deliveries still pending.
 - Working-directory packages (:mod:`jobs.packages`) no submission named for the account's
   ``retention_days``, unless a waiting, queued or running command names them; with their
   stored files.
@@ -37,6 +39,7 @@ from jobportal.cli import PortalCommand
 from jobs import packages
 from jobs.models import Command as JobCommand
 from jobs.models import LogChunk, Schedule, Status
+from notifications.models import Delivery, DeliveryState
 
 TASK_RESULT_MAX_AGE = timedelta(days=1)
 
@@ -88,6 +91,7 @@ class Command(PortalCommand):
             self.prune_commands(each)
             self.prune_packages(each)
         self.prune_audit(accounts if account else None, audit_days)
+        self.prune_deliveries(accounts if account else None)
         if not account:
             self.prune_task_results()
             self.prune_rate_counters()
@@ -148,6 +152,18 @@ class Command(PortalCommand):
             delete_in_batches(abandoned, self.batch_size)[DBTaskResult._meta.label])
         self.report("task results", f"{count} abandoned running result(s)",
                     " of workers that died")
+
+    def prune_deliveries(self, accounts):
+        """The delivery log past its retention (the given accounts' only, or everyone's)."""
+        days = settings.NOTIFICATIONS["RETENTION_DAYS"]
+        old = Delivery.objects.filter(created_at__lt=self.now - timedelta(days=days)).exclude(
+            state=DeliveryState.PENDING)
+        if accounts is not None:
+            old = old.filter(account__in=accounts)
+        count = old.count() if self.dry_run else (
+            delete_in_batches(old, self.batch_size)[Delivery._meta.label])
+        self.report("notifications", f"{count} delivery log row(s)",
+                    f" older than {days} days")
 
     def prune_rate_counters(self):
         current = int(self.now.timestamp() // WINDOW_SECONDS)

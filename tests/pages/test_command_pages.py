@@ -159,9 +159,10 @@ def test_the_status_page_costs_a_fixed_number_of_queries(member, django_assert_n
     command = finish_sql(member)
     client = browser(member)
     client.get(f"/commands/{command.pk}/")
-    # session, user, membership, command, policies, result page, the switcher's memberships
-    # (an empty log costs no read; a SQL command's data source name would be one more)
-    with django_assert_num_queries(7):
+    # session, user, membership, command, policies, result page, the switcher's memberships,
+    # the command's notify subscriptions (an empty log costs no read; a SQL command's data
+    # source name would be one more)
+    with django_assert_num_queries(8):
         assert client.get(f"/commands/{command.pk}/").status_code == 200
 
 

@@ -1,7 +1,11 @@
-"""The floor server (gunicorn bench.floor): the plainest DRF views over the portal's table.
+"""The floor server: the plainest DRF views over the portal's table, served like the portal.
 
 No middleware, authentication, permission or throttle; one raw SQL statement each, the rows
-returned as dicts. Same database settings as the portal (CONN_MAX_AGE, health checks).
+returned as dicts. Same database settings as the portal (CONN_MAX_AGE, health checks), and the
+same server as ``make run``: uvicorn through ``jobportal.web`` with the portal's ASGI handler
+(requests on long-lived threads), so a ratio against it measures the portal's own work.
+
+    python -m jobportal.web --app bench.floor:application --workers 2
 """
 
 import os
@@ -13,6 +17,6 @@ from django.conf import settings
 settings.ROOT_URLCONF = "bench.floor_urls"
 settings.MIDDLEWARE = []
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402
+from jobportal.asgi import PooledThreadsASGIHandler  # noqa: E402 (after the settings)
 
-application = get_wsgi_application()
+application = PooledThreadsASGIHandler(int(os.environ.get("JOBPORTAL_WEB_THREADS", "8")))

@@ -8,9 +8,9 @@ API and the HTML history page (signed in as the account's admin) read those, the
 the Django admin sees them all. Each page is requested ``--samples`` times, one request at a
 time, from this process; the summary line is ``name p95_ms floor_p95_ms ratio target_ms``
 where the floor is the plainest DRF view reading one row by primary key (bench/floor.py,
-gunicorn) measured the same way in the same run. Before the timings, every SELECT a page
-runs on ``jobs_command`` is shown with its ``EXPLAIN`` plan (through Django's test client in a
-portal shell), and a sequential scan of ``jobs_command`` is reported.
+served like the portal) measured the same way in the same run. Before the timings, every
+SELECT a page runs on ``jobs_command`` is shown with its ``EXPLAIN`` plan (through Django's
+test client in a portal shell), and a sequential scan of ``jobs_command`` is reported.
 """
 
 import argparse
@@ -181,8 +181,7 @@ def main():
     token = portal.setup()
     print(f"# loaded {rows} commands over 100 accounts in {load(portal, rows):.0f} s; "
           f"{samples} sequential requests per page", flush=True)
-    floor_url, _ = portal.gunicorn("bench.floor:application", "/floor/commands/",
-                                   DJANGO_CONN_MAX_AGE="60")
+    floor_url, _ = portal.floor("/floor/commands/", DJANGO_CONN_MAX_AGE="60")
     url, _ = portal.serve()
     try:
         api = httpx.Client(base_url=url, timeout=60)

@@ -87,6 +87,17 @@ class Portal:
         wait_http(url + "/healthz")
         return url, proc
 
+    def floor(self, wait_path, workers=2, **env):
+        """The floor (bench/floor.py) served as ``serve`` serves the portal; its URL and
+        process."""
+        port = free_port()
+        proc = self.spawn([sys.executable, "-m", "jobportal.web", "--app",
+                           "bench.floor:application", "--port", str(port), "--workers",
+                           str(workers), "--no-access-log"], "floor.log", **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + wait_path)
+        return url, proc
+
     def gunicorn(self, app, wait_path, workers=2, threads=8, **env):
         """``app`` under gunicorn gthread (workers x threads); its URL and process."""
         port = free_port()

@@ -8,10 +8,11 @@ bench/compat_status.py).
 
 The portal is served the way `make run` serves it (`manage.py serve`: uvicorn with 2 web
 processes and a worker). The floors are the plainest DRF views (bench/floor.py: no
-middleware, authentication, permission or throttle; one raw SELECT) under gunicorn, 2
-processes x 8 threads gthread, CONN_MAX_AGE=60. Both servers run at once and share the
-machine's cores, so rounds alternate floor and target and never load both at the same
-moment. Load comes from wrk (16 connections) in its own process; figures are medians.
+middleware, authentication, permission or throttle; one raw SELECT) served the same way
+(uvicorn through jobportal.web, 2 processes x 8 request threads, CONN_MAX_AGE=60). Both
+servers run at once and share the machine's cores, so rounds alternate floor and target and
+never load both at the same moment. Load comes from wrk (16 connections) in its own process;
+figures are medians.
 
 One summary line per figure: ``name value floor ratio target``. ``qubole_detail`` is
 ``GET /api/v1.2/commands/{id}`` (Qubole's shape) against the same one-row floor.
@@ -80,6 +81,8 @@ RAY_DASHBOARD_LIST_RPS = 40
 
 def ray_list(measure, rounds):
     """Ray's job list (every job: the 60 of the run) against Ray's own figure, goal 5x."""
+    if WANTED and "ray_list" not in WANTED:
+        return
     values = [measure() for _ in range(rounds)]
     value = statistics.median(values)
     print(f"#   ray_list: {[round(x) for x in values]} (Ray's dashboard: "
@@ -106,8 +109,7 @@ def main():
     token = portal.setup()
     auth = {"Authorization": f"Bearer {token}"}
     ids = portal.submit("true", count=60)
-    floor_url, _ = portal.gunicorn("bench.floor:application", "/floor/commands/",
-                                   DJANGO_CONN_MAX_AGE="60")
+    floor_url, _ = portal.floor("/floor/commands/", DJANGO_CONN_MAX_AGE="60")
     url, serve = portal.serve()
     try:
         # The 60 commands run first, so detail and list read finished commands.

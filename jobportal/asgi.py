@@ -20,7 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 _request_thread = contextvars.ContextVar("jobportal_request_thread")
@@ -101,11 +101,24 @@ def bounded(receive, send, ceiling):
 
 
 class PooledThreadsASGIHandler(ASGIHandler):
-    """Django's ASGI handler with the synchronous parts of requests on long-lived threads."""
+    """Django's ASGI handler with the synchronous parts of requests on long-lived threads.
+
+    The middleware chain is built in synchronous mode and runs whole in one hop onto the
+    request's thread. Django's asynchronous chain, with synchronous middleware (WhiteNoise,
+    sessions, ... all are), hops three times: onto a thread for the middleware, back to the
+    event loop for URL resolution (``async_to_sync``), onto a thread again for the view; on a
+    small request those hops cost more than the view (docs/benchmarks.md). The portal has no
+    asynchronous views; event streams are synchronous views whose response iterates
+    asynchronously, which :meth:`send_response` serves on the event loop either way.
+    """
 
     def __init__(self, threads):
         super().__init__()
+        self.load_middleware(is_async=False)
         self.threads = RequestThreads(threads)
+
+    async def get_response_async(self, request):
+        return await sync_to_async(self.get_response)(request)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":

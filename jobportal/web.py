@@ -2,6 +2,8 @@
 
     python -m jobportal.web --host 127.0.0.1 --port 8000 --workers 2
 
+``--app`` serves another ASGI application the same way (the benchmarks' floor, bench/floor.py).
+
 With more than one worker uvicorn supervises its own processes and replaces one that dies.
 The access log shows the path without its query string, because ``?api_key=`` carries a
 secret.
@@ -38,8 +40,9 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--app", default="jobportal.asgi:application")
     args = parser.parse_args(argv)
-    uvicorn.run("jobportal.asgi:application", host=args.host, port=args.port,
+    uvicorn.run(args.app, host=args.host, port=args.port,
                 workers=args.workers, log_config=log_config(),
                 access_log=not args.no_access_log, timeout_graceful_shutdown=10,
                 lifespan="off")

@@ -84,16 +84,18 @@ INSTALLED_APPS = [
     "notifications",
 ]
 
+# The browser-side ones (sessions, CSRF, the signed-in user, messages, htmx) are Django's own
+# classes that pass token API requests straight on (jobportal/browser_middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "jobportal.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "jobportal.browser_middleware.CsrfViewMiddleware",
+    "jobportal.browser_middleware.AuthenticationMiddleware",
     "accounts.middleware.MembershipMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "jobportal.browser_middleware.MessageMiddleware",
+    "jobportal.browser_middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "jobportal.middleware.RateLimitHeadersMiddleware",
 ]

@@ -221,6 +221,11 @@ def may_see_secrets(member, command):
     return command.user_id == member.user_id or can(member, "update", "account")
 
 
+def _redacted(values):
+    return {name: REDACTED if any(part in str(name).upper() for part in SECRET_NAME_PARTS)
+            else value for name, value in values.items()}
+
+
 def visible_runtime_env(member, command):
     """``command.runtime_env`` with secret-looking ``env_vars`` values redacted unless
     ``member`` may see them: the one rule every surface shows runtime environments by."""
@@ -228,11 +233,16 @@ def visible_runtime_env(member, command):
     variables = env.get("env_vars")
     if not variables or may_see_secrets(member, command):
         return env
-    redacted = {
-        name: REDACTED if any(part in name.upper() for part in SECRET_NAME_PARTS) else value
-        for name, value in variables.items()
-    }
-    return {**env, "env_vars": redacted}
+    return {**env, "env_vars": _redacted(variables)}
+
+
+def visible_metadata(member, command):
+    """``command.metadata`` with the values of secret-looking keys redacted unless ``member``
+    may see them (the rule of :func:`visible_runtime_env`)."""
+    metadata = command.metadata or {}
+    if not metadata or may_see_secrets(member, command):
+        return metadata
+    return _redacted(metadata)
 
 
 def may_grant(member, rules):

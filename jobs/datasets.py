@@ -11,6 +11,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -26,6 +27,7 @@ READERS = {DatasetFormat.CSV: "read_csv_auto", DatasetFormat.PARQUET: "read_parq
 SUFFIXES = {".csv": DatasetFormat.CSV, ".parquet": DatasetFormat.PARQUET,
             ".pq": DatasetFormat.PARQUET}
 INSPECT_SECONDS = 120  # a web request must not hang on a pathological file
+PREVIEW_ROWS = 20  # shown on the dataset's page
 
 
 class DatasetError(ValueError):
@@ -52,8 +54,11 @@ def _quoted(text):
     return "'" + text.replace("'", "''") + "'"
 
 
-def inspect(path, file_format):
-    """``(columns, row_count)`` of the file, read by DuckDB with access to that file only."""
+@contextmanager
+def _reading(path, file_format):
+    """``(conn, source)``: an in-memory DuckDB that may read ``path`` only (no extensions, no
+    other file, configuration locked), interrupted after INSPECT_SECONDS, and the SQL source of
+    the file; DuckDB's errors raised as :class:`DatasetError`."""
     duckdb = load_duckdb()
     conn = duckdb.connect(":memory:", config={
         "autoinstall_known_extensions": False, "autoload_known_extensions": False,
@@ -65,15 +70,7 @@ def inspect(path, file_format):
         conn.execute("SET allowed_paths = $paths", {"paths": [path]})
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
-        source = f"{READERS[file_format]}({_quoted(path)})"
-        if file_format == DatasetFormat.CSV:
-            skipped = conn.execute(f"SELECT SkipRows FROM sniff_csv({_quoted(path)})").fetchone()
-            if skipped and skipped[0]:
-                raise DatasetError(
-                    f"Not a consistent CSV file: its first {skipped[0]} line(s) do not have "
-                    "the columns of the rest.")
-        described = conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-        (row_count,) = conn.execute(f"SELECT count(*) FROM {source}").fetchone()
+        yield conn, f"{READERS[file_format]}({_quoted(path)})"
     except duckdb.InterruptException as exc:
         raise DatasetError(f"Reading the file took longer than {INSPECT_SECONDS} s.") from exc
     except duckdb.Error as exc:
@@ -83,10 +80,32 @@ def inspect(path, file_format):
     finally:
         timer.cancel()
         conn.close()
+
+
+def inspect(path, file_format):
+    """``(columns, row_count)`` of the file, read by DuckDB with access to that file only."""
+    with _reading(path, file_format) as (conn, source):
+        if file_format == DatasetFormat.CSV:
+            skipped = conn.execute(f"SELECT SkipRows FROM sniff_csv({_quoted(path)})").fetchone()
+            if skipped and skipped[0]:
+                raise DatasetError(
+                    f"Not a consistent CSV file: its first {skipped[0]} line(s) do not have "
+                    "the columns of the rest.")
+        described = conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        (row_count,) = conn.execute(f"SELECT count(*) FROM {source}").fetchone()
     columns = [{"name": row[0], "type": row[1]} for row in described]
     if not columns:
         raise DatasetError("The file has no columns.")
     return columns, row_count
+
+
+def preview(dataset, rows=PREVIEW_ROWS):
+    """The first ``rows`` rows of ``dataset`` as text, read the way :func:`inspect` reads (the
+    dataset page shows them to whoever may read the dataset, no command needed)."""
+    with tempfile.TemporaryDirectory(prefix="jobportal-preview-") as scratch, _reading(
+            local_path(dataset, scratch), dataset.format) as (conn, source):
+        found = conn.execute(f"SELECT * FROM {source} LIMIT {int(rows)}").fetchall()
+    return [["" if value is None else str(value) for value in row] for row in found]
 
 
 def _copy_within_limit(upload, destination, limit):

@@ -17,7 +17,7 @@ FIELDS = tuple(CommandSerializer.Meta.fields)
 TIME_FIELDS = ("created_at", "queued_at", "started_at", "finished_at", "updated_at",
                "heartbeat_at", "cancel_requested_at", "nominal_time")
 RELATED_FIELDS = ("rerun_of", "data_source", "saved_query", "schedule")  # shown as ids
-COMPUTED_FIELDS = ("account", "user", "runtime_env")  # see command_data
+COMPUTED_FIELDS = ("account", "user", "runtime_env", "metadata")  # see command_data
 PLAIN_FIELDS = tuple(name for name in FIELDS  # shown as stored
                      if name not in (*TIME_FIELDS, *RELATED_FIELDS, *COMPUTED_FIELDS))
 DETAIL_FIELDS = tuple(CommandDetailSerializer.Meta.fields)
@@ -46,6 +46,7 @@ def command_data(command, member):
     data["account"] = member.account.slug
     data["user"] = _email(command)
     data["runtime_env"] = policy.visible_runtime_env(member, command)
+    data["metadata"] = policy.visible_metadata(member, command)
     return {name: data[name] for name in FIELDS}
 
 

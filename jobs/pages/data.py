@@ -92,8 +92,13 @@ def dataset_detail(request, pk):
                 return redirect("pages:dataset", pk=dataset.pk)
             add_errors(form, serializer.errors)
         status = 400
+    try:
+        rows, unreadable = datasets.preview(dataset), None
+    except (datasets.DatasetError, OSError) as exc:
+        rows, unreadable = [], str(exc)
     return render(request, "jobs/dataset.html", {
-        "dataset": dataset, "form": form, "may_update": may_update,
+        "dataset": dataset, "form": form, "may_update": may_update, "preview_rows": rows,
+        "unreadable": unreadable,
         "may_submit": policy.can(member, "submit", "commands", command_type="sql")},
         status=status)
 

@@ -59,6 +59,7 @@ def command_page(request, pk):
     context = _summary_context(member, command)
     context.update(
         runtime_env=policy.visible_runtime_env(member, command),
+        metadata=policy.visible_metadata(member, command),
         log_text=tail.data.decode("utf-8", errors="replace"),
         log_start=tail.offset,
         terminal_statuses=list(Status.TERMINAL),

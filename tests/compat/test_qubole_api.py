@@ -396,3 +396,21 @@ def test_a_sql_label_naming_a_data_source_picks_it_and_any_other_is_a_queue(memb
         "gpu", "default", "gpu")
     shell_label = shell(member, label="gpu")
     assert Command.objects.get(pk=shell_label["id"]).label == "gpu"
+
+
+def test_the_type_filter_finds_sql_commands_by_the_type_they_show(member):
+    portal = lifecycle.submit(account=member.account, user=member.user, source="api",
+                              command_type="sql", query="select 1")
+    presto = qubole(member).post("/api/v1.2/commands", {
+        "command_type": "PrestoCommand", "query": "select 2", "label": "default"},
+        format="json").json()["id"]
+    client = qubole(member)
+
+    def found(kind):
+        listed = client.get(f"/api/v1.2/commands?command_type={kind}").json()["commands"]
+        return {c["id"]: c["command_type"] for c in listed}
+
+    # Submitted elsewhere (the portal API, a page, a schedule), a SQL command is a SqlCommand.
+    assert found("SqlCommand") == {portal.pk: "SqlCommand"}
+    assert found("PrestoCommand") == {presto: "PrestoCommand"}
+    assert found("HiveCommand") == {}

@@ -122,8 +122,8 @@ def test_the_list_is_newest_first_and_only_the_callers_account(member, outsider)
 
 
 def test_a_job_in_the_list_is_the_same_as_its_details(member, reader):
-    pending = submit_shell(member, metadata={"k": "v"}, runtime_env={"env_vars": {
-        "API_TOKEN": "secret", "A": "1"}})
+    pending = submit_shell(member, metadata={"k": "v", "api_key": "k3y"},
+                           runtime_env={"env_vars": {"API_TOKEN": "secret", "A": "1"}})
     finish(submit_shell(member, "exit 3"), Status.ERROR, exit_code=3, error_type="Killed",
            error_message="Terminated by SIGKILL.")
     for actor in (member, reader):  # the reader sees the token redacted, in both
@@ -131,6 +131,7 @@ def test_a_job_in_the_list_is_the_same_as_its_details(member, reader):
         assert listed == [actor.client.get(f"/api/jobs/{job['job_id']}").json()
                           for job in listed]
     assert listed[1]["runtime_env"]["env_vars"]["API_TOKEN"] == "********"
+    assert listed[1]["metadata"] == {"k": "v", "api_key": "********"}
     assert listed[1]["job_id"] == str(pending.pk)
 
 

@@ -346,3 +346,13 @@ def test_secret_looking_variables_are_redacted_for_readers_only(member, reader, 
                                "AWS_SECRET_ACCESS_KEY": "********", "REGION": "eu"}
     listed = reader.client.get("/api/v1/commands/").json()["results"][0]
     assert listed["runtime_env"]["env_vars"]["API_TOKEN"] == "********"
+
+
+def test_secret_looking_metadata_is_redacted_for_readers_only(member, reader):
+    metadata = {"api_token": "t0ps3cret", "team": "etl"}
+    pk = post(member, command_type="shell", script="true", metadata=metadata).json()["id"]
+    assert member.client.get(f"/api/v1/commands/{pk}/").json()["metadata"] == metadata
+    assert reader.client.get(f"/api/v1/commands/{pk}/").json()["metadata"] == {
+        "api_token": "********", "team": "etl"}
+    listed = reader.client.get("/api/v1/commands/").json()["results"][0]
+    assert listed["metadata"]["api_token"] == "********"

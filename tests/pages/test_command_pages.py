@@ -109,10 +109,13 @@ def test_a_throttled_command_says_which_limit_holds_it(member):
 
 def test_secret_looking_environment_values_are_redacted_for_others(admin, reader, member):
     command = submit_shell(member, "env", runtime_env={"env_vars": {"API_TOKEN": "s3cret",
-                                                                    "REGION": "north"}})
-    assert "s3cret" not in browser(reader).get(f"/commands/{command.pk}/").content.decode()
-    assert "REGION=north" in browser(reader).get(f"/commands/{command.pk}/").content.decode()
-    assert "API_TOKEN=s3cret" in browser(member).get(f"/commands/{command.pk}/").content.decode()
+                                                                    "REGION": "north"}},
+                           metadata={"db_password": "hunter2", "team": "etl"})
+    seen = browser(reader).get(f"/commands/{command.pk}/").content.decode()
+    assert "s3cret" not in seen and "hunter2" not in seen
+    assert "REGION=north" in seen and "team=etl" in seen and "db_password=********" in seen
+    own = browser(member).get(f"/commands/{command.pk}/").content.decode()
+    assert "API_TOKEN=s3cret" in own and "db_password=hunter2" in own
 
 
 def test_the_log_tail_starts_at_the_end_and_earlier_parts_load_on_demand(member):

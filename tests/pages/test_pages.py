@@ -207,6 +207,19 @@ def test_a_datasets_preview_opens_the_sql_form_with_its_query(member):
     assert "SELECT * FROM sales LIMIT 100</textarea>" in form
 
 
+def test_a_dataset_page_shows_its_first_rows_to_a_reader(member, reader):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    lines = "".join(f"r{i},{i}\n" for i in range(30))
+    upload = SimpleUploadedFile("sales.csv", f"region,amount\n{lines}".encode())
+    location = browser(member).post("/datasets/", {"name": "sales", "file": upload})["Location"]
+    page = browser(reader).get(location).content.decode()  # a reader may not submit SQL
+    table = page.split('id="preview-rows"')[1].split("</table>")[0]
+    assert "The first 20 of 30 rows" in table
+    assert "<td>r0</td><td>0</td>" in table and "<td>r19</td>" in table
+    assert "<td>r20</td>" not in table and 'id="preview"' not in page
+
+
 def test_a_member_may_edit_only_their_own_saved_queries(admin, member):
     from jobs.models import SavedQuery
 

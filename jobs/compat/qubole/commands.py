@@ -3,6 +3,7 @@
 import json
 from datetime import UTC
 
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -16,6 +17,7 @@ from jobs import lifecycle, reads, results
 from jobs.compat.qubole import docs
 from jobs.compat.qubole.base import Invalid, QuboleView, flag, not_found, whole
 from jobs.compat.qubole.representation import (
+    DEFAULT_TYPE,
     META_PREFIX,
     command_json,
     commands_json,
@@ -108,8 +110,13 @@ def _filtered(queryset, member, params):
         if kind == SHELL:
             queryset = queryset.filter(command_type=CommandType.SHELL)
         else:
-            queryset = queryset.filter(command_type=CommandType.SQL,
-                                       **{f"metadata__{META_PREFIX}command_type": kind})
+            # A SQL command not submitted through this shape shows as SqlCommand
+            # (representation.qubole_type), so that type also finds it.
+            key = f"{META_PREFIX}command_type"
+            named = Q(**{f"metadata__{key}": kind})
+            if kind == DEFAULT_TYPE[CommandType.SQL]:
+                named |= ~Q(metadata__has_key=key)
+            queryset = queryset.filter(named, command_type=CommandType.SQL)
     if params.get("status"):
         found = statuses(Shape.QUBOLE, params["status"])
         if not found:

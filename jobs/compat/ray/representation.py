@@ -101,7 +101,7 @@ def job_details(command, member):
         "error_type": ERROR_TYPES.get(command.error_type, UNKNOWN_ERROR) if failed else None,
         "start_time": millis(command.created_at),
         "end_time": millis(command.finished_at),
-        "metadata": command.metadata or {},
+        "metadata": policy.visible_metadata(member, command),
         "runtime_env": ray_runtime_env(member, command),
         "driver_agent_http_address": None,
         "driver_node_id": command.node_id or None,

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
-from django.db.utils import DatabaseError, OperationalError
+from django.db.utils import OperationalError
 from django.utils import timezone
 from django_tasks_db.utils import is_locked_database_exception
 
@@ -84,7 +84,18 @@ def claim(now=None, batch=None):
 
 
 def attempt(delivery):
-    """Send ``delivery`` once (no database access): a :class:`webhooks.Outcome`."""
+    """Send ``delivery`` once (no database access): a :class:`webhooks.Outcome`. Whatever
+    goes wrong is that delivery's failure, never the sender's."""
+    try:
+        return _attempt(delivery)
+    except Exception as exc:  # one delivery must not stop the others
+        logger.exception("delivery %s of command %s: unexpected error", delivery.pk,
+                         delivery.command_id)
+        return webhooks.Outcome(False, False, None,
+                                f"Unexpected error: {type(exc).__name__}: {exc}"[:500])
+
+
+def _attempt(delivery):
     if delivery.channel == Channel.WEBHOOK:
         body = messages.body(delivery)
         headers = {webhooks.SIGNATURE_HEADER: webhooks.signature_header(
@@ -170,7 +181,7 @@ class Sender(threading.Thread):
         close_old_connections()
         try:
             return send_due(pool)
-        except DatabaseError:
+        except Exception:  # the thread outlives any one pass
             logger.exception("worker %s: sending notifications failed; trying again in %s s",
                              self.worker_id, self.poll)
             close_old_connections()

@@ -80,6 +80,9 @@ def _portal_address():
 
 def url_problem(url):
     """Why ``url`` may not be a webhook endpoint, or None (no DNS lookup: see the module)."""
+    if not (url.isascii() and url.isprintable()) or " " in url:
+        return ("Only printable ASCII, without spaces: percent-encode other characters (and "
+                "write an international host name in its xn-- form).")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -118,6 +118,21 @@ def test_a_dead_endpoint_leaves_the_command_as_it_ended(member, dead_url, endpoi
     assert delivery.state == "pending" and "ConnectionRefused" in delivery.last_error
 
 
+def test_a_stored_url_the_http_client_cannot_send_fails_that_delivery_only(
+        member, receiver, endpoint_for):
+    # Saved before the URL rule existed (or by hand): http.client would raise on it (an error
+    # that used to end the sender thread); the rule is checked again when sending.
+    endpoint_for(f"{receiver.url}/caf\u00e9", name="broken")
+    endpoint_for(receiver.url, name="ops")
+    command = run_to_end(submit(member, {"webhooks": ["broken", "ops"]}))
+    with ThreadPoolExecutor(2) as pool:  # as the sender thread sends them
+        assert sender.send_due(pool) == 2
+    broken, fine = Delivery.objects.filter(command=command).order_by("endpoint__name")
+    assert (broken.state, fine.state) == ("failed", "delivered")
+    assert broken.last_error.startswith("Refused: Only printable ASCII")
+    assert len(receiver.received) == 1
+
+
 def test_a_slow_endpoint_times_out_without_holding_up_another(member, receiver, endpoint_for):
     endpoint_for(receiver.url, name="slow")
     receiver.answers = [("slow", 2)]  # twice TIMEOUT_SECONDS

@@ -29,6 +29,9 @@ def test_non_public_addresses_are_refused_by_default(defaults, url):
     ("https:///nohost", "needs a host"),
     ("https://jobs.example.com/api/v1/commands/", "to itself"),
     ("http://[::1/", "Not a valid URL"),
+    ("https://hooks.example.org/a b", "printable ASCII"),
+    ("https://hooks.example.org/caf\u00e9", "printable ASCII"),
+    ("https://hooks.example.org/\r\nX-Injected: 1", "printable ASCII"),
 ])
 def test_what_is_no_webhook_url(defaults, url, problem):
     assert problem in targets.url_problem(url)

@@ -6,6 +6,7 @@ from functools import wraps
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
+from django.db import IntegrityError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import audit, policy
 from accounts.authentication import membership_of
 from accounts.models import ApiToken, Membership
+from jobportal.problems import clash_message
 
 
 def member_view(view):
@@ -31,7 +33,15 @@ def member_view(view):
         if member is None:
             raise Http404("No account.")
         request.member = member
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except IntegrityError as exc:
+            # Another request took the same name between the form's check and the write:
+            # say so (as the API does), never a 500. The write was rolled back.
+            message = clash_message(exc)
+            if message is None:
+                raise
+            return refused(request, message, status=400)
 
     return wrapped
 

@@ -156,6 +156,17 @@ def _integrity_error(exc):
     return Conflict("This change conflicts with one made at the same time; try again.")
 
 
+def clash_message(exc):
+    """What a page says when the IntegrityError ``exc`` is a request that lost a race for a
+    unique value (the words the API answers with), or None when it is something else."""
+    answer = _integrity_error(exc)
+    if isinstance(answer, exceptions.ValidationError):
+        return " ".join(str(text) for texts in answer.detail.values() for text in texts)
+    if isinstance(answer, Conflict):
+        return str(answer.detail)
+    return None
+
+
 def exception_handler(exc, context):
     """DRF exception handler producing problem details (and logging what was unexpected)."""
     request = context.get("request")

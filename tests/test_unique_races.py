@@ -80,3 +80,33 @@ def test_two_creates_racing_for_one_name_answer_201_and_400(transactional_db, ad
     assert list(response.json()["errors"]) == ["name"]
     assert list(SavedQuery.objects.filter(account=admin.account, name="daily")
                 .values_list("sql", flat=True)) == ["SELECT 1"]
+
+
+def test_a_page_that_loses_the_race_says_so_with_a_400(member, rf):
+    from accounts.pages import member_view
+
+    @member_view
+    def create_twice(request):
+        SavedQuery.objects.create(account=member.account, name="q", sql="SELECT 1")
+        with transaction.atomic():
+            SavedQuery.objects.create(account=member.account, name="q", sql="SELECT 2")
+
+    request = rf.post("/saved-queries/")
+    request.user, request.membership = member.user, member.membership
+    response = create_twice(request)
+    assert response.status_code == 400
+    assert b"Another request has just taken this name" in response.content
+    assert SavedQuery.objects.filter(name="q").count() == 1
+
+
+def test_a_page_error_that_is_no_clash_stays_a_server_error(member, rf):
+    from accounts.pages import member_view
+
+    @member_view
+    def broken(request):
+        raise IntegrityError("NOT NULL constraint failed: jobs_savedquery.sql")
+
+    request = rf.post("/saved-queries/")
+    request.user, request.membership = member.user, member.membership
+    with pytest.raises(IntegrityError):
+        broken(request)

@@ -8,6 +8,7 @@ Free of Django on purpose: ``manage.py serve`` builds its plan, then replaces it
 import ctypes
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +48,7 @@ class Child:
     argv: object
     replace: bool = False
     preexec: object = die_with_parent
+    pass_fds: tuple = ()
     proc: subprocess.Popen | None = None
     started: float = 0.0
     quick_deaths: int = 0
@@ -73,7 +75,7 @@ class Supervisor:
 
     def start(self, child, now=None):
         child.proc = subprocess.Popen(child.argv(), cwd=self.cwd, start_new_session=True,
-                                      preexec_fn=child.preexec)
+                                      preexec_fn=child.preexec, pass_fds=child.pass_fds)
         child.started, child.restart_at = now or time.monotonic(), None
         child.starts += 1
 
@@ -126,21 +128,56 @@ class Supervisor:
         return self.exit_code
 
 
-def plan_children(plan):
-    """The :class:`Child` list of a plan: ``[{"name", "argv", "replace"}]``; children that
-    are replaced are workers (they stop their command when the supervisor dies)."""
-    return [Child(entry["name"], lambda argv=entry["argv"]: argv, replace=entry["replace"],
-                  preexec=worker_preexec if entry["replace"] else die_with_parent)
-            for entry in plan["children"]]
+def listen(host, port, backlog=2048):
+    """A listening TCP socket on ``host``:``port`` that children may inherit."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def plan_children(plan, listening=None):
+    """The :class:`Child` list of a plan: ``[{"name", "argv", "replace", "listens"?}]``.
+    A child that ``listens`` gets the ``listening`` socket, its number in place of ``{fd}`` in
+    its argv (the web processes); other replaced children are workers (they stop their
+    command when the supervisor dies)."""
+    children = []
+    for entry in plan["children"]:
+        if entry.get("listens"):
+            fd = listening.fileno()
+            argv = [str(fd) if part == "{fd}" else part for part in entry["argv"]]
+            children.append(Child(entry["name"], lambda argv=argv: argv,
+                                  replace=entry["replace"], pass_fds=(fd,)))
+            continue
+        children.append(Child(entry["name"], lambda argv=entry["argv"]: argv,
+                              replace=entry["replace"],
+                              preexec=worker_preexec if entry["replace"] else die_with_parent))
+    return children
 
 
 def main(argv=None):
     """``python -m jobportal.procs PLAN``: supervise the children of a JSON plan
-    (``{"cwd", "children"}``) until stopped; exit with the supervisor's code."""
+    (``{"cwd", "children", "listen"?: [host, port]}``) until stopped; exit with the
+    supervisor's code."""
     plan = json.loads((argv or sys.argv)[1])
-    supervisor = Supervisor(plan_children(plan),
-                            log=lambda text: print(text, file=sys.stderr, flush=True),
-                            cwd=plan.get("cwd"))
+
+    def log(text):
+        print(text, file=sys.stderr, flush=True)
+
+    listening = None
+    if plan.get("listen"):
+        host, port = plan["listen"]
+        try:
+            listening = listen(host, port)
+        except OSError as exc:
+            log(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.")
+            return 1
+        log(f"Listening on http://{host}:{port} (Ctrl-C to stop).")
+    supervisor = Supervisor(plan_children(plan, listening), log=log, cwd=plan.get("cwd"))
     return supervisor.run()
 
 

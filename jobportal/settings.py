@@ -84,14 +84,14 @@ INSTALLED_APPS = [
     "notifications",
 ]
 
-# The browser-side ones (sessions, CSRF, the signed-in user, messages, htmx) are Django's own
-# classes that pass token API requests straight on (jobportal/browser_middleware.py).
+# Three browser-side ones (the signed-in user, messages, htmx) are Django's own classes that
+# pass token API requests straight on (jobportal/browser_middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "jobportal.browser_middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "jobportal.browser_middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "jobportal.browser_middleware.AuthenticationMiddleware",
     "accounts.middleware.MembershipMiddleware",
     "jobportal.browser_middleware.MessageMiddleware",

@@ -97,16 +97,38 @@ def test_a_worker_that_keeps_dying_is_replaced_ever_more_slowly(tmp_path):
         assert stop(serve) == 0
 
 
-def test_the_web_server_dying_stops_serve_and_its_workers(tmp_path):
+def web_of(pid):
+    return {p for p, cmd in children(pid).items() if "jobportal.web" in cmd}
+
+
+def test_a_dead_web_process_is_replaced_and_the_port_stays_open(tmp_path):
     site = Site(tmp_path)
     serve = site.serve("--concurrency", "1")
-    workers = poll(lambda: workers_of(serve.pid))
-    web = next(p for p, cmd in children(serve.pid).items() if "jobportal.web" in cmd)
-    os.kill(web, signal.SIGKILL)
-    assert serve.wait(timeout=60) == 1
-    assert "exited with -9 (SIGKILL); stopping." in site.log()
-    for pid in workers:
-        poll(lambda p=pid: not alive(p))
+    try:
+        workers = poll(lambda: workers_of(serve.pid))
+        [web] = web_of(serve.pid)
+        os.kill(web, signal.SIGKILL)
+        # The supervisor holds the listening socket: a request made while no web process
+        # runs waits in its backlog for the replacement instead of being refused.
+        assert httpx.get(f"{site.url}/healthz", timeout=30).status_code == 200
+        [replacement] = poll(lambda: web_of(serve.pid) - {web})
+        assert f"web-1 (pid {web}) exited with -9 (SIGKILL); replacing it" in site.log()
+        assert workers_of(serve.pid) == workers and all(alive(p) for p in workers)
+        assert alive(replacement)
+    finally:
+        assert stop(serve) == 0
+
+
+def test_serve_says_so_when_its_port_is_taken(tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve("--concurrency", "1")
+    try:
+        taken = site.spawn("serve", "--port", str(site.port), "--concurrency", "1",
+                           log_name="second.log")
+        assert taken.wait(timeout=60) == 1
+        assert f"Cannot listen on 127.0.0.1:{site.port}" in site.log("second.log")
+    finally:
+        assert stop(serve) == 0
 
 
 def test_killing_a_worker_pool_leaves_no_worker_running_its_command(tmp_path):

@@ -66,3 +66,25 @@ def test_the_middleware_chain_runs_synchronously_in_one_hop():
     from jobportal.asgi import application
 
     assert not asyncio.iscoroutinefunction(application._middleware_chain)
+
+
+@pytest.mark.parametrize(("path", "headers", "skips"), [
+    ("/api/v1/commands/", {"HTTP_AUTHORIZATION": "Bearer jp_x"}, True),
+    ("/api/v1.2/commands", {"HTTP_X_AUTH_TOKEN": "jp_x"}, True),
+    ("/v1/jobs/job_1", {"HTTP_X_API_KEY": "jp_x"}, True),
+    ("/query/status?api_key=jp_x", {}, True),
+    ("/api/v1/commands/", {}, False),  # a browser's session: the middleware is needed
+    ("/commands/", {"HTTP_AUTHORIZATION": "Bearer jp_x"}, False),  # a page, whatever it sends
+    ("/admin/", {"HTTP_AUTHORIZATION": "Bearer jp_x"}, False),
+])
+def test_only_token_api_requests_skip_the_browser_middleware(rf, path, headers, skips):
+    from django.http import HttpResponse
+
+    from jobportal.browser_middleware import MessageMiddleware
+    from jobportal.middleware import token_api_request
+
+    request = rf.get(path, **headers)
+    request.session = {}  # what SessionMiddleware, earlier in the chain, gives every request
+    assert token_api_request(request) is skips
+    MessageMiddleware(lambda r: HttpResponse())(request)
+    assert hasattr(request, "_messages") is not skips

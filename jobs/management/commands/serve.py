@@ -1,11 +1,12 @@
 """serve: the web server and the embedded workers in one foreground process.
 
-The web server is uvicorn (ASGI, jobportal/web.py); the workers are one ``manage.py worker``
-process per ``--concurrency`` slot. A worker that dies is replaced (after a delay that grows
-while it keeps dying young, so a crash loop does not spin) and never takes the web server
-down. If the web server dies, serve stops the workers and exits non-zero. Ctrl-C (or
-SIGTERM) stops everything cleanly: workers finish or hand back what they run; a second Ctrl-C
-stops running commands, a third kills.
+The supervisor (jobportal.procs) listens on the port; the web server is ``--web-workers``
+uvicorn processes (ASGI, jobportal/web.py) serving that one socket; the workers are one
+``manage.py worker`` process per ``--concurrency`` slot. A web process or worker that dies
+is replaced (after a delay that grows while it keeps dying young, so a crash loop does not
+spin); the others go on serving meanwhile. Ctrl-C (or SIGTERM) stops everything cleanly:
+workers finish or hand back what they run; a second Ctrl-C stops running commands, a third
+kills.
 """
 
 import json
@@ -26,7 +27,7 @@ class Command(PortalCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
                             help="Port to listen on (PORT).")
         parser.add_argument("--web-workers", type=int, default=2,
-                            help="uvicorn worker processes.")
+                            help="Web (uvicorn) processes serving the one port.")
         parser.add_argument("--threads", type=int, default=None,
                             help="Threads per web process for synchronous views (default 8, "
                                  "JOBPORTAL_WEB_THREADS). Event streams hold none.")
@@ -42,17 +43,19 @@ class Command(PortalCommand):
                no_access_log, **options):
         if threads:
             os.environ["JOBPORTAL_WEB_THREADS"] = str(threads)
-        web = [sys.executable, "-m", "jobportal.web", "--host", host, "--port", str(port),
-               "--workers", str(web_workers)]
+        # The supervisor listens; each web process serves the socket it inherits (see
+        # jobportal.web) and is replaced, like a worker, if it dies.
+        web = [sys.executable, "-m", "jobportal.web", "--fd", "{fd}"]
         if no_access_log:
             web.append("--no-access-log")
-        children = [{"name": "web", "argv": web, "replace": False}]
+        children = [{"name": f"web-{number}", "argv": web, "replace": True, "listens": True}
+                    for number in range(1, web_workers + 1)]
         if not no_worker:
             worker = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker",
                       "--queues", "*"]
             children += [{"name": f"worker-{slot}", "argv": worker, "replace": True}
                          for slot in range(1, concurrency + 1)]
-        plan = {"cwd": str(settings.BASE_DIR), "children": children}
+        plan = {"cwd": str(settings.BASE_DIR), "children": children, "listen": [host, port]}
         sys.stdout.flush()
         sys.stderr.flush()
         # The supervisor needs none of Django: become it, keeping this pid (and run from the

@@ -24,9 +24,9 @@ class RateLimitHeadersMiddleware:
 # A request to the API (every path below is a DRF view, CSRF-exempt) that carries an API token
 # is authenticated by that token alone: accounts.authentication tries the token first and never
 # falls back to the session (a bad token is a 401). The signed-in user, messages and htmx then
-# do nothing for it but cost a few percent of the request, so these
-# subclasses of Django's (the admin's checks look for them) pass such requests straight on.
-# Requests without a token, the pages and the admin run them as before.
+# do nothing for it but cost a few percent of the request, so these subclasses of Django's
+# (the admin's checks look for them) pass such requests straight on. Requests without a
+# token, the pages and the admin run them as before.
 
 API_PREFIXES = ("/api/", "/query/", "/v1/")
 

@@ -104,10 +104,10 @@ def _fetch(where, params):
 
 def _instance(alias, names, row, converters):
     """The Command of ``row`` (every concrete field, in ``names`` order) as ``Model.from_db``
-    builds it, without ``Model.__init__``'s work per field: it checks arguments this row has
-    right by construction, and sends ``pre_init``/``post_init``, to which nothing here listens.
-    On a one-row read it was a tenth of the request (tests/jobs/test_reads.py holds the two
-    equal)."""
+    builds it, without ``Model.__init__``'s work per field: that checks the arguments (which
+    this row has right by construction) and sends ``pre_init``/``post_init`` (which nothing
+    here listens to). On a one-row read it was a tenth of the request; tests/jobs/test_reads.py
+    holds the two equal."""
     values = list(row)
     for index, converter, column in converters:
         values[index] = converter(values[index], column, connection)

@@ -61,9 +61,21 @@ def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(tmp_path, work_root):
         httpx.get(f"{url}/healthz", timeout=2)
 
 
+def test_serve_runs_its_two_slots_in_one_worker_process(tmp_path):
+    site = Site(tmp_path)
+    serve = site.serve()  # --concurrency 2 by default
+    try:
+        ids = [site.submit("sleep 1") for _ in range(2)]
+        poll(lambda: all(site.status(pk) == "running" for pk in ids))
+        assert len(workers_of(serve.pid)) == 1
+        poll(lambda: all(site.status(pk) == "done" for pk in ids))
+    finally:
+        assert stop(serve) == 0
+
+
 def test_a_dead_worker_process_is_replaced(tmp_path):
     site = Site(tmp_path)
-    serve = site.serve("--concurrency", "2")
+    serve = site.serve("--concurrency", "2", "--worker-processes", "2")
     try:
         before = poll(lambda: len(w := workers_of(serve.pid)) == 2 and w)
         victim = min(before)

@@ -185,7 +185,7 @@ class _PoolProcess:
 def init_pool_process():
     """``worker_process_init``: an own worker id, and SIGUSR2 as "stop the command now"."""
     WorkerContext.worker_id = new_worker_id()
-    WorkerContext.abort_requested = staticmethod(lambda: _PoolProcess.stop_now)
+    WorkerContext.abort_requested = lambda: _PoolProcess.stop_now
     signal.signal(STOP_NOW_SIGNAL, _request_stop_now)
 
 

@@ -1,9 +1,12 @@
 """The embedded worker for the database task backend: a small loop of testable steps.
 
-Each pass: close stale connections, claim one task from the chosen queues (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL; the account holding the fewest workers first, see
-:mod:`jobs.worker.fairness`), run it. With nothing ready it waits for a wake-up
-(:mod:`jobs.worker.wakeup`: LISTEN/NOTIFY on PostgreSQL, a file check on SQLite).
+A worker process runs ``--slots`` commands at once, one per :class:`Slot`, each on its own
+thread with its own database connections; one Django in memory serves them all (a Django
+process holds ~75 MiB, a slot a few). Each pass of a slot: close stale connections, claim one
+task from the chosen queues (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the account holding
+the fewest workers first, see :mod:`jobs.worker.fairness`), run it. With nothing ready it
+waits for a wake-up (:mod:`jobs.worker.wakeup`: LISTEN/NOTIFY on PostgreSQL, a file check on
+SQLite).
 
 The reaper runs beside the loop in its own thread (:class:`Reaper`), every REAP_SECONDS,
 whether or not a command is running here: a busy worker still fails the commands of dead
@@ -12,10 +15,11 @@ workers and admits what waits behind them. The same pass ticks the schedules
 slot run once. The notification sender (:class:`notifications.sender.Sender`) is a third
 thread, for the same reason.
 
-First SIGTERM/SIGINT: finish the running command, then exit; second: stop the command now
+First SIGTERM/SIGINT: finish the running commands, then exit; second: stop them now
 (recorded as ``WorkerStopped``). SIGUSR1 (sent by the kernel when the supervising parent
-dies, see jobportal/procs.py): stop the command now and exit, so no orphaned worker goes on
-running it.
+dies, see jobportal/procs.py): stop the commands now and exit, so no orphaned worker goes on
+running them. A crash of the process loses all its slots' commands at once; the reaper fails
+them (``WorkerLost``) like any dead worker's.
 """
 
 import logging
@@ -23,7 +27,7 @@ import signal
 import threading
 import time
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
@@ -39,8 +43,15 @@ logger = logging.getLogger(__name__)
 
 
 class Worker:
+    """One worker process: ``slots`` commands at once, each slot a :class:`Slot` on a thread of
+    its own (the first on the main thread), sharing one Django, one reaper and one sender.
+    Signals reach the process; every slot obeys them."""
+
     def __init__(self, *, queues=("*",), interval=0.05, reap_every=5.0, max_jobs=None,
-                 once=False, worker_id=None, backend="default", idle_check_seconds=1.0):
+                 once=False, worker_id=None, backend="default", idle_check_seconds=1.0,
+                 slots=1):
+        if slots < 1:
+            raise ValueError(f"a worker needs at least one slot, not {slots}")
         self.queues = list(queues)
         self.interval = interval
         self.idle_check_seconds = idle_check_seconds
@@ -49,8 +60,10 @@ class Worker:
         self.once = once
         self.worker_id = worker_id or new_worker_id()
         self.backend = backend
+        self.slots = slots
         self.jobs_done = 0
-        self.saw_work = False  # the last look found ready tasks (maybe locked by others)
+        self._claims = 0  # claimed or being claimed, against max_jobs
+        self._counting = threading.Lock()
         self.stopping = False
         self.stop_now = False
 
@@ -76,58 +89,108 @@ class Worker:
                        self.worker_id)
         self.stopping = self.stop_now = True
 
-    # -- loop -------------------------------------------------------------------------------
+    # -- running ----------------------------------------------------------------------------
+
+    def slot_ids(self):
+        """The id each slot records on its commands: the worker's own with one slot."""
+        if self.slots == 1:
+            return [self.worker_id]
+        return [f"{self.worker_id}-s{number}" for number in range(1, self.slots + 1)]
 
     def run(self):
-        WorkerContext.worker_id = self.worker_id
-        WorkerContext.abort_requested = staticmethod(lambda: self.stop_now)
-        logger.info("worker %s serving queues %s", self.worker_id, ",".join(self.queues))
+        logger.info("worker %s serving queues %s with %d slot(s)", self.worker_id,
+                    ",".join(self.queues), self.slots)
         reaper = Reaper(self.reap_every, self.worker_id)
         sender = Sender(self.worker_id)
-        self.wakeup = wakeup.for_database(self.interval, self.idle_check_seconds)
-        if not self.once:
+        if self.once:
+            reaper.reap()  # --once: one pass of everything, before the slots
+        else:
             reaper.start()
             sender.start()
+        first, *others = [Slot(self, slot_id) for slot_id in self.slot_ids()]
+        threads = [threading.Thread(target=slot.run, name=f"slot-{slot.worker_id}")
+                   for slot in others]
         try:
-            self.loop(reaper)
+            for thread in threads:
+                thread.start()
+            first.run()
+            for thread in threads:
+                while thread.is_alive():  # a timed join, so signals reach the main thread
+                    thread.join(timeout=0.5)
             if self.once:
                 sender.step()  # --once: one pass of the notifications the run left due
         finally:
             reaper.stop()
             sender.stop()
-            self.wakeup.close()
         logger.info("worker %s stopped after %d job(s)", self.worker_id, self.jobs_done)
 
-    def loop(self, reaper):
-        if self.once:
-            reaper.reap()  # --once: one pass of everything, in this thread
-        while not self.stopping:
+    def take_turn(self):
+        """A slot may claim a command (False once ``max_jobs`` are claimed or running)."""
+        with self._counting:
+            if self.max_jobs and self._claims >= self.max_jobs:
+                return False
+            self._claims += 1
+            return True
+
+    def give_back_turn(self):
+        """The slot claimed nothing after all."""
+        with self._counting:
+            self._claims -= 1
+
+    def count_job(self):
+        with self._counting:
+            self.jobs_done += 1
+
+
+class Slot:
+    """One command at a time of a :class:`Worker`: claim the fairest ready task, run it, and
+    with nothing ready wait for a wake-up. Its database connections are its thread's own."""
+
+    def __init__(self, worker, worker_id):
+        self.worker = worker
+        self.worker_id = worker_id
+        self.saw_work = False  # the last look found ready tasks (maybe locked by others)
+
+    def run(self):
+        worker = self.worker
+        WorkerContext.worker_id = self.worker_id
+        WorkerContext.abort_requested = lambda: worker.stop_now
+        self.wakeup = wakeup.for_database(worker.interval, worker.idle_check_seconds)
+        try:
+            self.loop()
+        finally:
+            self.wakeup.close()
+            connections.close_all()  # this thread's
+
+    def loop(self):
+        worker = self.worker
+        while not worker.stopping and worker.take_turn():
             close_old_connections()
             try:
                 task = self.claim_task()
             except DatabaseError:
                 # A database restart or failover must not kill the worker: back off, retry.
+                worker.give_back_turn()
                 logger.exception("worker %s: database error; retrying", self.worker_id)
                 close_old_connections()
-                time.sleep(max(1.0, self.interval))
+                time.sleep(max(1.0, worker.interval))
                 continue
             if task is not None:
                 self.run_task(task)
-                if self.max_jobs and self.jobs_done >= self.max_jobs:
-                    break
-            elif self.once:
+                continue
+            worker.give_back_turn()
+            if worker.once:
                 break
-            elif self.saw_work:
-                time.sleep(self.interval)  # others hold what was ready: look again soon
+            if self.saw_work:
+                time.sleep(worker.interval)  # others hold what was ready: look again soon
             else:
                 self.wakeup.wait()
-        close_old_connections()
 
     def claim_task(self):
         """Lock and claim one ready task of our queues, the fairest first, or None."""
-        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend)
-        if "*" not in self.queues:
-            tasks = tasks.filter(queue_name__in=self.queues)
+        tasks = DBTaskResult.objects.ready().filter(backend_name=self.worker.backend)
+        if "*" not in self.worker.queues:
+            tasks = tasks.filter(queue_name__in=self.worker.queues)
         # Look before locking: on SQLite the claim transaction takes the database's write
         # lock, which an idle look must not hold against the web server's writes.
         candidates = list(tasks.values_list("pk", "args_kwargs")[:fairness.WINDOW])
@@ -167,7 +230,7 @@ class Worker:
             logger.exception("worker %s: task %s failed", self.worker_id, db_task.id)
             db_task.set_failed(exc)
         finally:
-            self.jobs_done += 1
+            self.worker.count_job()
 
 
 class Reaper(threading.Thread):

@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 
 from django.conf import settings
@@ -22,14 +23,18 @@ logger = logging.getLogger(__name__)
 FLUSH_BYTES = 1024 * 1024  # buffered output written at once, whatever the flush interval
 
 
-class WorkerContext:
-    """What the process running commands tells them: its id and whether it must stop now."""
+class _WorkerContext(threading.local):
+    """What the worker slot running commands on this thread tells them: its id and whether
+    it must stop now. Per thread, because one worker process may run several slots."""
 
     worker_id = None
 
     @staticmethod
     def abort_requested():
         return False
+
+
+WorkerContext = _WorkerContext()
 
 
 def run_command(command_id):

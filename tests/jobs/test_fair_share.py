@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.models import Account
 from jobs import lifecycle
 from jobs.models import Command, Status
-from jobs.worker.loop import Worker
+from jobs.worker.loop import Slot, Worker
 from tests.jobs.conftest import wait_for
 from tests.jobs.factories import submit_shell
 from tests.jobs.test_lifecycle import WORKER
@@ -26,7 +26,7 @@ def flood(admin, django_capture_on_commit_callbacks):
 
 def next_claimed():
     """The command whose task a free worker takes now (and mark it running, as it would)."""
-    task = Worker(worker_id="w-1").claim_task()
+    task = Slot(Worker(), "w-1").claim_task()
     command = lifecycle.claim(task.args_kwargs["args"][0], WORKER)
     return command.pk
 

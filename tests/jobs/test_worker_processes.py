@@ -238,6 +238,37 @@ def test_two_workers_run_every_command_exactly_once(member, start_worker):
         assert logs(member, pk) == f"run-{i}\n"
 
 
+def test_one_process_of_two_slots_runs_two_commands_at_once(member, start_worker):
+    ids = [submit(member, f"sleep 1; echo slot-{i}") for i in range(2)]
+    worker = start_worker("--slots", "2")
+    first, second = (finished(pk) for pk in ids)
+    assert first.started_at < second.finished_at and second.started_at < first.finished_at
+    assert {first.status, second.status} == {Status.DONE}
+    assert [logs(member, pk) for pk in ids] == ["slot-0\n", "slot-1\n"]
+    # One process, two slots: each records its own worker id, both of that process.
+    assert first.worker_id != second.worker_id
+    assert all(f"-{worker.pid}-" in c.worker_id for c in (first, second))
+
+
+def test_a_stopped_process_of_two_slots_finishes_both_commands(member, start_worker):
+    ids = [submit(member, "sleep 1; echo finished") for _ in range(2)]
+    worker = start_worker("--slots", "2")
+    wait_for(lambda: all(command(pk).status == Status.RUNNING for pk in ids),
+             message="both running")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert [(command(pk).status, logs(member, pk)) for pk in ids] == [
+        (Status.DONE, "finished\n")] * 2
+
+
+def test_max_jobs_counts_the_commands_of_every_slot(member, start_worker):
+    Account.objects.filter(pk=member.account.pk).update(max_concurrency=5)
+    ids = [submit(member, "echo once") for _ in range(5)]
+    assert start_worker("--slots", "2", "--max-jobs", "3").wait(timeout=60) == 0
+    assert sorted(command(pk).status for pk in ids) == sorted(
+        [Status.DONE] * 3 + [Status.QUEUED] * 2)
+
+
 def test_labels_route_commands_to_the_workers_serving_them(member, start_worker):
     gpu = submit(member, "echo on-gpu", label="gpu")
     start_worker("--queues", "default", "--once").wait(timeout=60)

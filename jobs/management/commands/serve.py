@@ -1,12 +1,12 @@
 """serve: the web server and the embedded workers in one foreground process.
 
 The supervisor (jobportal.procs) listens on the port; the web server is ``--web-workers``
-uvicorn processes (ASGI, jobportal/web.py) serving that one socket; the workers are one
-``manage.py worker`` process per ``--concurrency`` slot. A web process or worker that dies
-is replaced (after a delay that grows while it keeps dying young, so a crash loop does not
-spin); the others go on serving meanwhile. Ctrl-C (or SIGTERM) stops everything cleanly:
-workers finish or hand back what they run; a second Ctrl-C stops running commands, a third
-kills.
+uvicorn processes (ASGI, jobportal/web.py) serving that one socket; the workers are
+``--worker-processes`` ``manage.py worker`` processes (one by default) sharing the
+``--concurrency`` command slots, each slot a thread. A web process or worker that dies is
+replaced (after a delay that grows while it keeps dying young, so a crash loop does not spin);
+the others go on serving meanwhile. Ctrl-C (or SIGTERM) stops everything cleanly: workers
+finish or hand back what they run; a second Ctrl-C stops running commands, a third kills.
 """
 
 import json
@@ -14,6 +14,7 @@ import os
 import sys
 
 from django.conf import settings
+from django.core.management import CommandError
 
 from jobportal.cli import PortalCommand
 
@@ -32,15 +33,21 @@ class Command(PortalCommand):
                             help="Threads per web process for synchronous views (default 8, "
                                  "JOBPORTAL_WEB_THREADS). Event streams hold none.")
         parser.add_argument("--concurrency", type=int, default=2,
-                            help="Commands the embedded workers run at once (one process "
-                                 "each).")
+                            help="Commands the embedded workers run at once.")
+        parser.add_argument("--worker-processes", type=int, default=1,
+                            help="Worker processes sharing those slots (default 1: one "
+                                 "Django in memory for all; more isolate crashes and use "
+                                 "more cores for the workers' own Python work).")
         parser.add_argument("--no-worker", action="store_true",
                             help="Web only: workers run elsewhere (see docs/scale-out.md).")
         parser.add_argument("--no-access-log", action="store_true",
                             help="Do not log each request.")
 
-    def handle(self, host, port, web_workers, threads, concurrency, no_worker,
-               no_access_log, **options):
+    def handle(self, host, port, web_workers, threads, concurrency, worker_processes,
+               no_worker, no_access_log, **options):
+        if web_workers < 1 or concurrency < 1 or not 1 <= worker_processes <= concurrency:
+            raise CommandError("--web-workers and --concurrency must be at least 1, "
+                               "--worker-processes between 1 and --concurrency.")
         if threads:
             os.environ["JOBPORTAL_WEB_THREADS"] = str(threads)
         # The supervisor listens; each web process serves the socket it inherits (see
@@ -53,8 +60,10 @@ class Command(PortalCommand):
         if not no_worker:
             worker = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker",
                       "--queues", "*"]
-            children += [{"name": f"worker-{slot}", "argv": worker, "replace": True}
-                         for slot in range(1, concurrency + 1)]
+            share, extra = divmod(concurrency, worker_processes)
+            children += [{"name": f"worker-{number}", "replace": True,
+                          "argv": [*worker, "--slots", str(share + (number <= extra))]}
+                         for number in range(1, worker_processes + 1)]
         plan = {"cwd": str(settings.BASE_DIR), "children": children, "listen": [host, port]}
         sys.stdout.flush()
         sys.stderr.flush()

@@ -8,6 +8,7 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.management import CommandError
 
 from jobportal.cli import PortalCommand
 from jobportal.procs import worker_preexec
@@ -27,7 +28,10 @@ class Command(PortalCommand):
         parser.add_argument("--queues", default="*",
                             help="Comma-separated labels to serve, or * for all.")
         parser.add_argument("--concurrency", type=int, default=1,
-                            help="Commands run at once (one process each).")
+                            help="Worker processes (each running --slots commands at once).")
+        parser.add_argument("--slots", type=int, default=1,
+                            help="Commands each process runs at once, one thread each, "
+                                 "sharing one Django in memory (database engine only).")
         parser.add_argument("--once", action="store_true",
                             help="Run what is ready, then exit.")
         parser.add_argument("--max-jobs", type=int, default=None,
@@ -39,26 +43,32 @@ class Command(PortalCommand):
                             help="Name recorded on the commands it runs (default: "
                                  "<hostname>-<pid>-<random>).")
 
-    def handle(self, queues, concurrency, once, max_jobs, interval, worker_id, **options):
+    def handle(self, queues, concurrency, slots, once, max_jobs, interval, worker_id,
+               **options):
+        if concurrency < 1 or slots < 1:
+            raise CommandError("--concurrency and --slots must be at least 1.")
         sandbox.log_status(logger, f"worker (pid {os.getpid()}) serving {queues}")
         if settings.TASK_ENGINE == "celery":
+            if slots > 1:
+                raise CommandError("--slots is for the database engine; Celery's pool runs "
+                                   "--concurrency processes.")
             from jobs.worker.celery_engine import run_celery_worker
 
             sys.exit(run_celery_worker(queues, concurrency))
         if concurrency > 1:
-            sys.exit(self.run_pool(queues, concurrency, once, max_jobs, interval))
+            sys.exit(self.run_pool(queues, concurrency, slots, once, max_jobs, interval))
         worker = Worker(queues=queues.split(","), interval=interval, max_jobs=max_jobs,
-                        once=once, worker_id=worker_id,
+                        once=once, worker_id=worker_id, slots=slots,
                         reap_every=settings.JOBPORTAL["REAP_SECONDS"])
         worker.install_signal_handlers()
         worker.run()
 
-    def run_pool(self, queues, concurrency, once, max_jobs, interval):
-        """One process per slot; signals are passed on, so each finishes or stops its command.
-        If this parent dies, even by SIGKILL, the kernel tells each slot to stop its command
-        now and exit (``PARENT_DIED``): no orphaned slot goes on running a command."""
+    def run_pool(self, queues, concurrency, slots, once, max_jobs, interval):
+        """``concurrency`` worker processes; signals are passed on, so each finishes or stops
+        its commands. If this parent dies, even by SIGKILL, the kernel tells each process to
+        stop its commands now and exit (``PARENT_DIED``): no orphan goes on running one."""
         base = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker", "--queues",
-                queues, "--interval", str(interval)]
+                queues, "--interval", str(interval), "--slots", str(slots)]
         if once:
             base.append("--once")
         if max_jobs:

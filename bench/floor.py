@@ -2,10 +2,9 @@
 
 No middleware, authentication, permission or throttle; one raw SQL statement each, the rows
 returned as dicts. Same database settings as the portal (CONN_MAX_AGE, health checks), and the
-same server as ``make run``: uvicorn through ``jobportal.web`` with the portal's ASGI handler
-(requests on long-lived threads), so a ratio against it measures the portal's own work.
-
-    python -m jobportal.web --app bench.floor:application --workers 2
+same server as ``make run``: the supervisor listening, uvicorn processes through
+``jobportal.web`` with the portal's ASGI handler (requests on long-lived threads), so a ratio
+against it measures the portal's own work (bench/portal.py ``Portal.floor`` starts it).
 """
 
 import os

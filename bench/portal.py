@@ -1,5 +1,6 @@
 """Set up a throwaway portal (its own data dir and database) for a benchmark run."""
 
+import json
 import os
 import signal
 import socket
@@ -88,12 +89,17 @@ class Portal:
         return url, proc
 
     def floor(self, wait_path, workers=2, **env):
-        """The floor (bench/floor.py) served as ``serve`` serves the portal; its URL and
+        """The floor (bench/floor.py) served as ``serve`` serves the portal (the supervisor
+        listening, ``workers`` web processes each on its socket of the group); its URL and
         process."""
         port = free_port()
-        proc = self.spawn([sys.executable, "-m", "jobportal.web", "--app",
-                           "bench.floor:application", "--port", str(port), "--workers",
-                           str(workers), "--no-access-log"], "floor.log", **env)
+        web = [sys.executable, "-m", "jobportal.web", "--fd", "{fd}", "--app",
+               "bench.floor:application", "--no-access-log"]
+        plan = {"cwd": str(ROOT), "listen": ["127.0.0.1", port],
+                "children": [{"name": f"floor-{n}", "argv": web, "replace": False,
+                              "listens": True} for n in range(1, workers + 1)]}
+        proc = self.spawn([sys.executable, "-m", "jobportal.procs", json.dumps(plan)],
+                          "floor.log", **env)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + wait_path)
         return url, proc

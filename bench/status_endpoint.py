@@ -9,10 +9,12 @@ bench/compat_status.py).
 The portal is served the way `make run` serves it (`manage.py serve`: uvicorn with 2 web
 processes and a worker). The floors are the plainest DRF views (bench/floor.py: no
 middleware, authentication, permission or throttle; one raw SELECT) served the same way
-(uvicorn through jobportal.web, 2 processes x 8 request threads, CONN_MAX_AGE=60). Both
+(the supervisor's listening sockets, 2 jobportal.web processes x 8 request threads,
+CONN_MAX_AGE=60). Both
 servers run at once and share the machine's cores, so rounds alternate floor and target and
 never load both at the same moment. Load comes from wrk (16 connections) in its own process;
-figures are medians.
+the value and the floor are medians of the rounds, the ratio the median of each round's
+target against the floor measured beside it (bench.wrk.paired_ratio).
 
 One summary line per figure: ``name value floor ratio target``. ``qubole_detail`` is
 ``GET /api/v1.2/commands/{id}`` (Qubole's shape) against the same one-row floor.
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.compat_status import compat_figures
 from bench.portal import Portal, thread_count, wait_http
-from bench.wrk import ab_rounds, requests_per_second
+from bench.wrk import ab_rounds, paired_ratio, requests_per_second
 
 HERE = Path(__file__).resolve().parent
 STREAMS = 200
@@ -67,7 +69,7 @@ def figure(name, target, floor, goal, rounds, floor_name):
     if WANTED and name not in WANTED:
         return None
     floor_rps, target_rps, floors, targets = ab_rounds(floor, target, rounds)
-    ratio = target_rps / floor_rps
+    ratio = paired_ratio(floors, targets)
     print(f"#   {name}: {floor_name} {[round(x) for x in floors]}, "
           f"target {[round(x) for x in targets]}", flush=True)
     print(f"{name} {target_rps:.0f} {floor_rps:.0f} {ratio:.2f} {goal:.2f}", flush=True)

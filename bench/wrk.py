@@ -34,3 +34,10 @@ def ab_rounds(measure_a, measure_b, rounds):
         for measure, into in pair if index % 2 == 0 else reversed(pair):
             into.append(measure())
     return statistics.median(a), statistics.median(b), a, b
+
+
+def paired_ratio(a, b):
+    """The median of B/A over the rounds, each B against the A measured beside it. Slow drift
+    of the machine (another VM's load, a cold cache) moves both halves of a round alike and
+    cancels here, where a ratio of the two medians can pair a fast A with a slow B."""
+    return statistics.median(y / x for x, y in zip(a, b, strict=True))

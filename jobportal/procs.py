@@ -128,27 +128,49 @@ class Supervisor:
         return self.exit_code
 
 
-def listen(host, port, backlog=2048):
-    """A listening TCP socket on ``host``:``port`` that children may inherit."""
+def listen(host, port, count=1, backlog=2048):
+    """``count`` listening TCP sockets on ``host``:``port`` that children may inherit, one per
+    web process. Several form one ``SO_REUSEPORT`` group, over which the kernel spreads new
+    connections by their addresses: processes sharing one socket let whichever is first to
+    accept take a whole burst, and keep-alive clients stay where they landed (measured here:
+    all 16 of wrk's connections on one of two web processes in 2 runs of 12, each at a third
+    of the others' throughput). A port already taken, by another group like this one too, is
+    an OSError."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(backlog)
-    sock.set_inheritable(True)
-    return sock
+    # A socket with SO_REUSEPORT would join another serve's group on the same port: a plain
+    # bind first tells whether the port is free.
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            address = sock.getsockname()  # the port the first one got, when asked for 0
+            sock.listen(backlog)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
-def plan_children(plan, listening=None):
+def plan_children(plan, listening=()):
     """The :class:`Child` list of a plan: ``[{"name", "argv", "replace", "listens"?}]``.
-    A child that ``listens`` gets the ``listening`` socket, its number in place of ``{fd}`` in
-    its argv (the web processes); other replaced children are workers (they stop their
-    command when the supervisor dies)."""
-    children = []
+    Each child that ``listens`` gets the next of the ``listening`` sockets (its replacements
+    the same one), its number in place of ``{fd}`` in its argv (the web processes); other
+    replaced children are workers (they stop their commands when the supervisor dies)."""
+    children, sockets = [], iter(listening)
     for entry in plan["children"]:
         if entry.get("listens"):
-            fd = listening.fileno()
+            fd = next(sockets).fileno()
             argv = [str(fd) if part == "{fd}" else part for part in entry["argv"]]
             children.append(Child(entry["name"], lambda argv=argv: argv,
                                   replace=entry["replace"], pass_fds=(fd,)))
@@ -168,11 +190,12 @@ def main(argv=None):
     def log(text):
         print(text, file=sys.stderr, flush=True)
 
-    listening = None
+    listening = []
     if plan.get("listen"):
         host, port = plan["listen"]
         try:
-            listening = listen(host, port)
+            listening = listen(host, port, count=sum(bool(c.get("listens"))
+                                                     for c in plan["children"]))
         except OSError as exc:
             log(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.")
             return 1

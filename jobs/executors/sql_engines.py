@@ -14,6 +14,8 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -435,8 +437,7 @@ class DuckdbSession:
         path = self._target
         if path == ":memory:":
             # An in-memory database cannot be opened read_only; an empty file can.
-            path = str(Path(self._workdir, "empty.duckdb"))
-            duckdb.connect(path).close()
+            path = _empty_database()
         config = {
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
@@ -513,6 +514,25 @@ class DuckdbSession:
             self._conn.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, onexc=_log_cleanup_failure)
+
+
+_EMPTY = threading.local()
+
+
+def _empty_database() -> str:
+    """An empty DuckDB database file of this thread's, made once and opened read_only by each
+    of its sessions in turn: making one took longer than the whole of a small query (~30 ms
+    of a ``SELECT 1`` command's ~55). One per thread, because DuckDB refuses a second open of
+    one file in a process with another configuration (each session has its own spill
+    directory) while the first is open, and a worker's slots are threads."""
+    path = getattr(_EMPTY, "path", None)
+    if path is None or not Path(path).is_file():
+        directory = tempfile.mkdtemp(prefix="jobportal-duckdb-empty-")
+        path = str(Path(directory, "empty.duckdb"))
+        load_duckdb().connect(path).close()
+        weakref.finalize(_EMPTY, shutil.rmtree, directory, True)
+        _EMPTY.path = path
+    return path
 
 
 def _log_cleanup_failure(function, path, exc) -> None:

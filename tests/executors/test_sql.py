@@ -269,6 +269,35 @@ def test_duckdb_joins_a_csv_and_a_parquet_table_by_name(tmp_path):
     assert outcome.row_count == 2
 
 
+def test_duckdb_sessions_of_two_threads_run_at_once_and_each_reuses_its_empty_database(
+    duckdb_source,
+):
+    """The empty database that ':memory:' is opened as is made once per thread (a slot of a
+    worker), and two threads' sessions, each with its own spill directory, run side by side."""
+    from jobs.executors import sql_engines
+
+    barrier, seen, errors = threading.Barrier(2), {}, []
+
+    def slot(name):
+        try:
+            for _ in range(2):
+                _, hooks = run_sql(duckdb_source, "SELECT count(*) AS n FROM t")
+                assert hooks.rows == [[3]]
+                seen.setdefault(name, set()).add(sql_engines._EMPTY.path)
+                barrier.wait(timeout=30)  # each round starts in both threads together
+        except Exception as exc:  # reported below, from the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=slot, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert all(len(paths) == 1 for paths in seen.values())  # reused within a thread
+    assert seen["a"] != seen["b"]
+
+
 def test_a_duckdb_database_file_is_queried_read_only(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as conn:

@@ -7,13 +7,16 @@ Figures, each against a floor measured in the same run (``name value floor ratio
 - ``dispatch_shell`` / ``dispatch_sql``: commands per second through the whole lifecycle
   (admission under the account's limit, claim, sandboxed ``true`` or DuckDB ``SELECT 1``,
   finish, the next admission) with 2 worker processes, against django-tasks-db's own
-  ``db_worker`` x 2 running as many empty tasks on the same kind of database (target ≥ 0.5).
+  ``db_worker`` x 2 running as many empty tasks on the same kind of database (target ≥ 0.5);
+  both from the first start to the last end by the rows' own timestamps (worker start-up
+  outside), both polled over a plain database connection.
 - ``start_p50`` / ``start_p95`` and ``done_p50``: ``echo hi`` submitted one at a time through
   the API to idle workers, from the command's ``created_at`` to its ``started_at`` /
   ``finished_at`` (the database's own timestamps), in ms (targets < 100 ms and < 200 ms; the
   floor column is 0: there is none).
-- ``idle_cpu_pct``: CPU used by web + 2 workers (everything ``serve`` started) over an idle
-  period, in % of one core (target < 2).
+- ``idle_cpu_pct``: CPU used by everything ``serve --concurrency 2`` started (the supervisor,
+  2 web processes, one worker process of 2 slots) over an idle period, in % of one core
+  (target < 2).
 - ``idle_rss_mib``: their resident memory then, in MiB (target < 300).
 """
 
@@ -73,58 +76,57 @@ def line(name, value, floor, target):
     print(f"{name} {value:.1f} {floor:.1f} {ratio:.2f} {target}", flush=True)
 
 
-def count_done(portal, what):
-    return int(portal.shell(what).strip().splitlines()[-1])
-
-
-def wait_until(portal, code, expected, timeout):
+def wait_until(portal, count_sql, expected, timeout):
+    """Poll ``count_sql`` (a ``SELECT COUNT(*)``) until it reaches ``expected``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if count_done(portal, code) >= expected:
-            return time.monotonic()
+        if portal.scalar(count_sql) >= expected:
+            return
         time.sleep(0.2)
-    raise RuntimeError(f"not done after {timeout} s: {code}")
+    raise RuntimeError(f"not done after {timeout} s: {count_sql}")
+
+
+TASKS = "django_tasks_database_dbtaskresult"  # django-tasks-db's table
 
 
 def bare_engine(portal, count):
-    """Tasks per second of django-tasks-db's own worker, 2 processes, ``count`` empty tasks."""
+    """Tasks per second of django-tasks-db's own worker, 2 processes, ``count`` empty tasks,
+    from the first task's start to the last one's end."""
     portal.shell("from bench.tasks import noop\n"
                  f"for _ in range({count}): noop.enqueue()")
-    started = time.monotonic()
     workers = [portal.spawn([sys.executable, str(ROOT / "manage.py"), "db_worker",
                              "--interval", "0.05", "--no-startup-delay",
                              "--worker-id", f"bare-{n}"], f"bare-{n}.log") for n in range(2)]
-    finished = wait_until(portal, "from django_tasks_db.models import DBTaskResult;"
-                          "print(DBTaskResult.objects.filter(task_path='bench.tasks.noop',"
-                          " status='SUCCESSFUL').count())", count, 600)
+    noop = "task_path = 'bench.tasks.noop'"
+    wait_until(portal, f"SELECT COUNT(*) FROM {TASKS} WHERE {noop} AND status = 'SUCCESSFUL'",
+               count, 600)
     for proc in workers:
         proc.terminate()
         proc.wait(timeout=30)
-    return count / (finished - started)
+    return count / portal.span_seconds(TASKS, noop)
 
 
 def lifecycle_rate(portal, count, kind):
-    """Commands per second through the portal's lifecycle with 2 workers."""
+    """Commands per second through the portal's lifecycle with 2 workers, from the first
+    command's start to the last one's end (the same window as the bare engine's)."""
     body = "script='true'" if kind == "shell" else "query='SELECT 1'"
     portal.shell("from accounts.models import Account; from jobs import lifecycle;"
                  "a = Account.objects.get(slug='bench');"
                  f"[lifecycle.submit(account=a, user=None, source='api', command_type="
                  f"{kind!r}, name='dispatch', {body}) for _ in range({count})]")
-    started = time.monotonic()
     workers = [portal.spawn([sys.executable, str(ROOT / "manage.py"), "worker"],
                             f"worker-{kind}-{n}.log") for n in range(2)]
-    finished = wait_until(portal, "from jobs.models import Command;"
-                          f"print(Command.objects.filter(name='dispatch', command_type={kind!r},"
-                          " status__in=['done', 'error', 'cancelled']).count())", count, 1200)
+    mine = f"name = 'dispatch' AND command_type = '{kind}'"
+    wait_until(portal, f"SELECT COUNT(*) FROM jobs_command WHERE {mine} AND status IN "
+               "('done', 'error', 'cancelled')", count, 1200)
     for proc in workers:
         proc.terminate()
         proc.wait(timeout=30)
-    failed = count_done(portal, "from jobs.models import Command;"
-                        f"print(Command.objects.filter(name='dispatch', command_type={kind!r})"
-                        ".exclude(status='done').count())")
+    failed = portal.scalar(f"SELECT COUNT(*) FROM jobs_command WHERE {mine} "
+                           "AND status != 'done'")
     if failed:
         raise RuntimeError(f"{failed} {kind} commands did not end done")
-    return count / (finished - started)
+    return count / portal.span_seconds("jobs_command", mine)
 
 
 def latencies(portal, url, token, samples):
@@ -138,8 +140,8 @@ def latencies(portal, url, token, samples):
             data=json.dumps({"command_type": "shell", "script": "echo hi"}).encode())
         with urllib.request.urlopen(request) as response:  # noqa: S310
             ids.append(json.load(response)["id"])
-        wait_until(portal, "from jobs.models import Command;"
-                   f"print(int(Command.objects.get(pk={ids[-1]}).status == 'done'))", 1, 60)
+        wait_until(portal, f"SELECT COUNT(*) FROM jobs_command WHERE id = {ids[-1]} "
+                   "AND status = 'done'", 1, 60)
     rows = json.loads(portal.shell(
         "import json; from jobs.models import Command;"
         f"print(json.dumps([[(c.started_at - c.created_at).total_seconds(),"

@@ -1,5 +1,6 @@
 """Set up a throwaway portal (its own data dir and database) for a benchmark run."""
 
+import contextlib
 import json
 import os
 import signal
@@ -49,6 +50,32 @@ class Portal:
 
     def shell(self, code):
         return self.manage("shell", "--no-imports", "-c", code)
+
+    def scalar(self, sqlite, postgresql=None):
+        """The first value of a statement's first row, read over a plain connection of this
+        process (a ``manage.py shell`` costs a Django start-up, about a core-second, which a
+        poll loop would take from what it measures). ``postgresql``: the PostgreSQL
+        spelling, where it differs."""
+        url = self.env["DATABASE_URL"]
+        if url.startswith("sqlite:"):
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"),
+                                                    timeout=30)) as conn:
+                return conn.execute(sqlite).fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            return conn.execute(postgresql or sqlite).fetchone()[0]
+
+    def span_seconds(self, table, where):
+        """Seconds from the first ``started_at`` to the last ``finished_at`` of the rows of
+        ``table`` matching ``where``: a run's own window, worker start-up outside it."""
+        return float(self.scalar(
+            f"SELECT (julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 86400 "
+            f"FROM {table} WHERE {where}",
+            f"SELECT EXTRACT(EPOCH FROM MAX(finished_at) - MIN(started_at)) "
+            f"FROM {table} WHERE {where}"))
 
     def submit(self, script, count=1):
         """Submit ``count`` shell commands; their ids."""

@@ -6,16 +6,16 @@
 For each engine (the database engine, ``FOR UPDATE SKIP LOCKED``; Celery with Redis) and each
 worker count, a fresh portal database gets N trivial commands (``true`` in the sandbox),
 then the workers start and run them through the whole lifecycle; commands per second from
-the workers' start to the last finish. The floor of each line is the same engine with one
-worker. Summary lines ``name value floor ratio target`` (target: more workers, more commands
-a second, up to the machine's cores), and a plot (``--plot``; default docs/img/scale-out.png).
+the first command's start to the last one's end (the database's timestamps). The floor of
+each line is the same engine with one worker. Summary lines ``name value floor ratio
+target`` (target: more workers, more commands a second, up to the machine's cores), and a
+plot (``--plot``; default docs/img/scale-out.png).
 CPU of the whole machine during each run is printed too, to say what saturated.
 """
 
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,7 +63,6 @@ def run(database_url, engine, workers, count, broker):
                      f"[lifecycle.submit(account=a, user=None, source='api', command_type='shell',"
                      f" script='true') for _ in range({count})]")
         busy0, total0 = machine_busy()
-        started = time.monotonic()
         if engine == "celery":
             portal.spawn([sys.executable, str(ROOT / "manage.py"), "worker", "--concurrency",
                           str(workers)], "celery-worker.log")
@@ -71,10 +70,11 @@ def run(database_url, engine, workers, count, broker):
             for n in range(workers):
                 portal.spawn([sys.executable, str(ROOT / "manage.py"), "worker"],
                              f"worker-{n}.log")
-        finished = wait_until(portal, "from jobs.models import Command;"
-                              "print(Command.objects.filter(status='done').count())", count, 1800)
+        wait_until(portal, "SELECT COUNT(*) FROM jobs_command WHERE status = 'done'", count,
+                   1800)
         busy1, total1 = machine_busy()
-        return count / (finished - started), 100 * (busy1 - busy0) / max(1, total1 - total0)
+        rate = count / portal.span_seconds("jobs_command", "status = 'done'")
+        return rate, 100 * (busy1 - busy0) / max(1, total1 - total0)
     finally:
         portal.stop()
 

@@ -66,6 +66,7 @@ class Worker:
         self._counting = threading.Lock()
         self.stopping = False
         self.stop_now = False
+        self.failed = False  # a slot's loop raised: the process stops and exits 1
 
     # -- signals ----------------------------------------------------------------------------
 
@@ -158,6 +159,12 @@ class Slot:
         self.wakeup = wakeup.for_database(worker.interval, worker.idle_check_seconds)
         try:
             self.loop()
+        except Exception:
+            # Not a command's failure (run_task records those): a fault of the loop itself.
+            # The other slots finish their commands, then the process exits for its
+            # supervisor to start a whole one again, rather than go on with fewer slots.
+            logger.exception("worker %s: slot failed; stopping the worker", self.worker_id)
+            worker.failed = worker.stopping = True
         finally:
             self.wakeup.close()
             connections.close_all()  # this thread's

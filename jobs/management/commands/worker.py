@@ -62,6 +62,8 @@ class Command(PortalCommand):
                         reap_every=settings.JOBPORTAL["REAP_SECONDS"])
         worker.install_signal_handlers()
         worker.run()
+        if worker.failed:
+            sys.exit(1)
 
     def run_pool(self, queues, concurrency, slots, once, max_jobs, interval):
         """``concurrency`` worker processes; signals are passed on, so each finishes or stops

@@ -86,14 +86,39 @@ def _statement(alias, where):
         for converter in (conn.ops.get_db_converters(column)
                           + column.get_db_converters(conn))
     ]
-    return sql, [field.attname for field in fields], converters
+    return _compiled(alias, sql), [field.attname for field in fields], converters
+
+
+def _named(sql):
+    """``sql`` with its ``%s`` placeholders as ``:p0``, ``:p1``, … (SQLite's named style).
+
+    Django's SQLite cursor turns ``%s`` into ``?`` with a regular expression on every execute:
+    24 µs on these 1,800-character statements, a twentieth of a one-row read. Given a mapping
+    of parameters it only %-formats the statement with their names, which leaves one without
+    ``%(name)s`` as it is."""
+    parts = sql.split("%s")
+    if "%" in "".join(parts):
+        raise ValueError("a compiled read must hold no % but its placeholders")
+    return "".join(f"{part}:p{index}" for index, part in enumerate(parts[:-1])) + parts[-1]
+
+
+def _execute(cursor, sql, params):
+    """Run a compiled read (``sql`` from :func:`_compiled`) with its positional ``params``."""
+    if connection.vendor == "sqlite":
+        params = {f"p{index}": value for index, value in enumerate(params)}
+    cursor.execute(sql, params)
+
+
+def _compiled(alias, sql):
+    """``sql`` as :func:`_execute` runs it on ``alias``."""
+    return _named(sql) if connections[alias].vendor == "sqlite" else sql
 
 
 def _fetch(where, params):
     """The command the compiled ``where`` finds, with ``user_email`` set, or None (one query)."""
     sql, names, converters = _statement(connection.alias, where)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -182,7 +207,7 @@ def _fetch_with(where, params, extra):
         return command
     sql, names, converters = _statement_with(connection.alias, where, extra)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -34,3 +34,11 @@ def test_a_read_command_saves_like_any_other(admin):
     read.name = "renamed"
     read.save(update_fields=["name"])
     assert Command.objects.get(pk=read.pk).name == "renamed"
+
+
+def test_compiled_reads_name_their_placeholders_for_sqlite():
+    assert reads._named("SELECT a FROM t WHERE id = %s AND b = %s") == (
+        "SELECT a FROM t WHERE id = :p0 AND b = :p1")
+    assert reads._named("SELECT 1") == "SELECT 1"
+    with pytest.raises(ValueError):
+        reads._named("SELECT a FROM t WHERE name LIKE 'x%' AND id = %s")

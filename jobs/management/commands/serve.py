@@ -1,7 +1,8 @@
 """serve: the web server and the embedded workers in one foreground process.
 
-The supervisor (jobportal.procs) listens on the port; the web server is ``--web-workers``
-uvicorn processes (ASGI, jobportal/web.py) serving that one socket; the workers are
+The supervisor (jobportal.procs) listens on the port, a socket for each web process in one
+``SO_REUSEPORT`` group; the web server is ``--web-workers`` uvicorn processes (ASGI,
+jobportal/web.py), each serving its socket; the workers are
 ``--worker-processes`` ``manage.py worker`` processes (one by default) sharing the
 ``--concurrency`` command slots, each slot a thread. A web process or worker that dies is
 replaced (after a delay that grows while it keeps dying young, so a crash loop does not spin);

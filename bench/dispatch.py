@@ -17,7 +17,8 @@ Figures, each against a floor measured in the same run (``name value floor ratio
 - ``idle_cpu_pct``: CPU used by everything ``serve --concurrency 2`` started (the supervisor,
   2 web processes, one worker process of 2 slots) over an idle period, in % of one core
   (target < 2).
-- ``idle_rss_mib``: their resident memory then, in MiB (target < 300).
+- ``idle_rss_mib``: their resident memory then, in MiB (target < 300); their memory every
+  0.5 s over the latency and idle phases is drawn in ``--plot`` (docs/img/serve-rss.png).
 """
 
 import argparse
@@ -26,6 +27,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -69,6 +71,51 @@ def rss_mib(pids):
         except OSError:
             continue
     return total / 2**20
+
+
+class RssSampler(threading.Thread):
+    """The resident memory of ``pid`` and its descendants every ``every`` seconds, as
+    (seconds since start, MiB), until stopped."""
+
+    def __init__(self, pid, every=0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.samples, self.marks = [], []
+        self._stopped = threading.Event()
+        self._began = time.monotonic()
+
+    def run(self):
+        while not self._stopped.is_set():
+            self.samples.append((time.monotonic() - self._began, rss_mib(tree(self.pid))))
+            self._stopped.wait(self.every)
+
+    def mark(self, label):
+        self.marks.append((time.monotonic() - self._began, label))
+
+    def stop(self):
+        self._stopped.set()
+        self.join(timeout=10)
+
+
+def plot_rss(sampler, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.plot(*zip(*sampler.samples, strict=True), label="serve: supervisor, web, worker")
+    axes.axhline(300, color="grey", linestyle="--", label="target 300 MiB")
+    for at, label in sampler.marks:
+        axes.axvline(at, color="lightgrey")
+        axes.annotate(label, (at, 10), rotation=90, fontsize=8)
+    axes.set_xlabel("seconds since serve answered")
+    axes.set_ylabel("resident memory (MiB)")
+    axes.set_ylim(0, 350)
+    axes.set_title("make run's processes: memory over time")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
 
 
 def line(name, value, floor, target):
@@ -159,6 +206,8 @@ def main():
     parser.add_argument("--commands", type=int, default=None)
     parser.add_argument("--idle-seconds", type=int, default=None)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--plot", default=str(ROOT / "docs" / "img" / "serve-rss.png"),
+                        help="Where to draw serve's memory over the latency and idle phases.")
     args = parser.parse_args()
     count = args.commands or (200 if args.quick else 2000)
     idle = args.idle_seconds or (10 if args.quick else 60)
@@ -174,18 +223,27 @@ def main():
         line("dispatch_sql", lifecycle_rate(portal, count, "sql"), bare, "0.5")
         url, serve = portal.serve(concurrency=2)
         wait_http(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        sampler = RssSampler(serve.pid)
+        sampler.start()
+        sampler.mark("echo hi, one at a time")
         start_p50, start_p95, done_p50 = latencies(portal, url, token, 10 if args.quick else 40)
         line("start_p50_ms", start_p50, 0, "<100")
         line("start_p95_ms", start_p95, 0, "-")
         line("done_p50_ms", done_p50, 0, "<200")
         time.sleep(3)
         pids = tree(serve.pid)
+        sampler.mark("idle")
         before, began = cpu_seconds(pids), time.monotonic()
         time.sleep(idle)
         used = cpu_seconds(pids) - before
+        sampler.stop()
         line("idle_cpu_pct", 100 * used / (time.monotonic() - began), 0, "<2")
         line("idle_rss_mib", rss_mib(pids), 0, "<300")
-        print(f"#   serve's processes: {len(pids)}", flush=True)
+        print(f"#   serve's processes: {len(pids)}; peak memory "
+              f"{max(mib for _, mib in sampler.samples):.1f} MiB", flush=True)
+        if args.plot:
+            plot_rss(sampler, args.plot)
+            print(f"# plot: {args.plot}", flush=True)
     finally:
         portal.stop()
 

@@ -86,7 +86,9 @@ def _statement(alias, where):
         for converter in (conn.ops.get_db_converters(column)
                           + column.get_db_converters(conn))
     ]
-    return _compiled(alias, sql), [field.attname for field in fields], converters
+    if conn.vendor == "sqlite":
+        sql = _named(sql)
+    return sql, [field.attname for field in fields], converters
 
 
 def _named(sql):
@@ -103,15 +105,10 @@ def _named(sql):
 
 
 def _execute(cursor, sql, params):
-    """Run a compiled read (``sql`` from :func:`_compiled`) with its positional ``params``."""
+    """Run a compiled read (``sql`` from :func:`_statement`) with its positional ``params``."""
     if connection.vendor == "sqlite":
         params = {f"p{index}": value for index, value in enumerate(params)}
     cursor.execute(sql, params)
-
-
-def _compiled(alias, sql):
-    """``sql`` as :func:`_execute` runs it on ``alias``."""
-    return _named(sql) if connections[alias].vendor == "sqlite" else sql
 
 
 def _fetch(where, params):

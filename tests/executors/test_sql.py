@@ -273,7 +273,8 @@ def test_duckdb_sessions_of_two_threads_run_at_once_and_each_reuses_its_empty_da
     duckdb_source,
 ):
     """The empty database that ':memory:' is opened as is made once per thread (a slot of a
-    worker), and two threads' sessions, each with its own spill directory, run side by side."""
+    worker) and reused by its next session; two threads, running their sessions alongside,
+    each with its own spill directory, get different ones."""
     from jobs.executors import sql_engines
 
     barrier, seen, errors = threading.Barrier(2), {}, []

@@ -252,7 +252,8 @@ def test_a_working_dir_that_was_not_uploaded_is_a_400(member):
 
 def test_a_body_that_is_not_json_is_a_400(member):
     response = member.client.post("/api/jobs/", b"{not json", content_type="application/json")
-    text_error(response, 400)
+    assert "JSON parse error" in text_error(response, 400)
+    assert not Command.objects.exists()
 
 
 # -- access -----------------------------------------------------------------------------------
@@ -292,9 +293,13 @@ def test_deleting_a_members_ended_job(actors, members_job, who, status):
 
 def test_a_member_may_not_stop_or_delete_an_admins_job_and_sees_404(member, admin):
     command = submit_shell(admin)
-    text_error(member.client.post(f"/api/jobs/{command.pk}/stop"), 404)
+    stop = text_error(member.client.post(f"/api/jobs/{command.pk}/stop"), 404)
+    assert stop == f"Job {command.pk} does not exist"
+    assert Command.objects.get(pk=command.pk).status == Status.QUEUED
     lifecycle.cancel(command)
-    text_error(member.client.delete(f"/api/jobs/{command.pk}"), 404)
+    delete = text_error(member.client.delete(f"/api/jobs/{command.pk}"), 404)
+    assert delete == f"Job {command.pk} does not exist"
+    assert Command.objects.filter(pk=command.pk).exists()
 
 
 @pytest.mark.parametrize("who, status", [("admin", 200), ("member", 200), ("reader", 400),

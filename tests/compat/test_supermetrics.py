@@ -261,7 +261,8 @@ def test_malformed_starts_are_400_problems_naming_the_field(member, params, fiel
 
 def test_a_json_body_that_is_not_an_object_is_400(member):
     response = member.client.post("/query/data/json", "[1]", content_type="application/json")
-    problem(response, 400)
+    assert problem(response, 400)["errors"] == {"json": ["Send the query as a JSON object."]}
+    assert not Command.objects.exists()
 
 
 # -- authentication, access, headers ---------------------------------------------------------

@@ -77,7 +77,9 @@ def test_a_file_outside_the_accounts_own_directory_is_refused(admin, root, targe
 def test_a_symlink_out_of_the_accounts_directory_is_refused(admin, root):
     theirs = sqlite_file(root / "globex" / "theirs.sqlite3")
     (root / "acme" / "innocent.sqlite3").symlink_to(theirs)
-    refused_target(create(admin, "sqlite", root / "acme" / "innocent.sqlite3"))
+    message = refused_target(create(admin, "sqlite", root / "acme" / "innocent.sqlite3"))
+    assert f"{root / 'acme'}/" in message
+    assert not DataSource.objects.filter(name="src").exists()
 
 
 def test_a_symlink_swapped_after_saving_is_refused_when_the_command_runs(admin, member, root):

@@ -7,7 +7,8 @@ For each: the worker's peak resident memory (a fresh ``manage.py worker --once``
 ``SELECT 1`` / ``true``), the time to run and store it (the command's ``started_at`` →
 ``finished_at``), and a page near the end against the page at the start through the API
 (median of ``--samples`` sequential requests; the floor is the first page). Summary lines:
-``name value floor ratio target``.
+``name value floor ratio target``. The same reads at eleven offsets, from the start to the end
+of each output, are drawn in ``--plot`` (default docs/img/page-offset.png).
 """
 
 import argparse
@@ -30,6 +31,7 @@ MEASURE = (
 )
 PAGE_BYTES = 64 * 1024
 PAGE_ROWS = 1000
+FRACTIONS = [step / 10 for step in range(11)]  # where the pages of the curve start
 
 
 def run_one(portal, kind, text):
@@ -59,6 +61,35 @@ def median_ms(client, path, headers, samples):
     return statistics.median(timed_gets(client, path, samples, headers))
 
 
+def by_offset(client, page_at, size, page, headers, samples):
+    """[(offset, median ms)] for a page starting at each of FRACTIONS of ``size``; the last
+    one ends at the output's end."""
+    points = []
+    for fraction in FRACTIONS:
+        offset = min(int(size * fraction), size - page)
+        points.append((offset, median_ms(client, page_at(offset), headers, samples)))
+    return points
+
+
+def plot(curves, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for label, (points, size) in curves.items():
+        axes.plot([100 * offset / size for offset, _ in points], [ms for _, ms in points],
+                  marker="o", label=label)
+    axes.set_xlabel("page offset (% of the output)")
+    axes.set_ylabel("median read (ms)")
+    axes.set_ylim(bottom=0)
+    axes.set_title("A page of a big output: read time by where it starts")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
 def line(name, value, floor, target):
     ratio = value / floor if floor else 0.0
     print(f"{name} {value:.1f} {floor:.1f} {ratio:.2f} {target}", flush=True)
@@ -71,6 +102,8 @@ def main():
     parser.add_argument("--log-mb", type=int, default=None)
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--plot", default=str(ROOT / "docs" / "img" / "page-offset.png"),
+                        help="Where to draw read time by page offset ('' for none).")
     args = parser.parse_args()
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     log_bytes = (args.log_mb or (20 if args.quick else 200)) * 10**6
@@ -96,16 +129,22 @@ def main():
         client = httpx.Client(base_url=url, timeout=60)
         auth = {"Authorization": f"Bearer {token}"}
         base = f"/api/v1/commands/{sql_id}/results/?page_size={PAGE_ROWS}"
-        first = median_ms(client, f"{base}&offset_start=0&offset_end={PAGE_ROWS - 1}", auth,
-                          args.samples)
-        last = median_ms(client, f"{base}&offset_start={rows - PAGE_ROWS}"
-                         f"&offset_end={rows - 1}", auth, args.samples)
-        line("sql_page_near_end_ms", last, first, "ratio <=2")
+        rows_curve = by_offset(
+            client, lambda at: f"{base}&offset_start={at}&offset_end={at + PAGE_ROWS - 1}",
+            rows, PAGE_ROWS, auth, args.samples)
+        line("sql_page_near_end_ms", rows_curve[-1][1], rows_curve[0][1], "ratio <=2")
         logs = f"/api/v1/commands/{log_id}/logs/?limit={PAGE_BYTES}"
-        first = median_ms(client, f"{logs}&offset=0", auth, args.samples)
-        last = median_ms(client, f"{logs}&offset={log_bytes - PAGE_BYTES}", auth,
-                         args.samples)
-        line("log_page_near_end_ms", last, first, "ratio <=2")
+        log_curve = by_offset(client, lambda at: f"{logs}&offset={at}", log_bytes, PAGE_BYTES,
+                              auth, args.samples)
+        line("log_page_near_end_ms", log_curve[-1][1], log_curve[0][1], "ratio <=2")
+        for label, curve in (("sql", rows_curve), ("log", log_curve)):
+            print(f"#   {label} page by offset (ms): "
+                  + ", ".join(f"{offset}: {ms:.1f}" for offset, ms in curve), flush=True)
+        if args.plot:
+            plot({f"{PAGE_ROWS:,} of {rows:,} result rows": (rows_curve, rows),
+                  f"64 KiB of {log_bytes // 10**6} MB of log": (log_curve, log_bytes)},
+                 args.plot)
+            print(f"# plot: {args.plot}", flush=True)
     finally:
         portal.stop()
 

@@ -23,6 +23,21 @@ from bench.portal import Portal
 GOAL_SECONDS = 0.2
 
 
+def submit_until_succeeded(client, jobs):
+    """Submit ``echo hi`` ``jobs`` times through ``client`` (a ``JobSubmissionClient``), one
+    at a time, each read every 10 ms until SUCCEEDED; (seconds of each, the last job's id)."""
+    times, job = [], None
+    for _ in range(jobs):
+        start = time.perf_counter()
+        job = client.submit_job(entrypoint="echo hi")
+        while (status := client.get_job_status(job)) != "SUCCEEDED":
+            if status.is_terminal():
+                raise RuntimeError(f"{job} ended {status}: {client.get_job_logs(job)}")
+            time.sleep(0.01)
+        times.append(time.perf_counter() - start)
+    return times, job
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=30)
@@ -35,16 +50,8 @@ def main():
     url, _ = portal.serve()
     try:
         client = JobSubmissionClient(url, headers={"Authorization": f"Bearer {token}"})
-        times = []
-        for _ in range(args.jobs + 1):
-            start = time.perf_counter()
-            job = client.submit_job(entrypoint="echo hi")
-            while (status := client.get_job_status(job)) != "SUCCEEDED":
-                if status.is_terminal():
-                    raise RuntimeError(f"{job} ended {status}: {client.get_job_logs(job)}")
-                time.sleep(0.01)
-            times.append(time.perf_counter() - start)
-        times = times[1:]  # the first one warms the worker and the web processes
+        submit_until_succeeded(client, 1)  # warms the worker and the web processes
+        times, _ = submit_until_succeeded(client, args.jobs)
         print(f"#   submit -> SUCCEEDED over {args.jobs} jobs: min {min(times):.3f} s, "
               f"max {max(times):.3f} s", flush=True)
         print(f"ray_submit_p50 {statistics.median(times):.3f} {GOAL_SECONDS}", flush=True)

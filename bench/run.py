@@ -51,6 +51,7 @@ runs = {
     "ray_client.py": (["--jobs", "10"] if args.quick else [], True),
     "big_outputs.py": (quick, True),
     "tail_latency.py": (quick, True),
+    "against_ray.py": (quick, True),
 }
 if postgres:
     runs["history.py"] = (quick, True)

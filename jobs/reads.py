@@ -62,15 +62,35 @@ BY_PK = "{t}.{id} = %s AND {t}.{account} = %s"
 # The submission id wins over an equal primary key: ORDER BY puts its row first.
 BY_REF = ("{t}.{account} = %s AND ({t}.{submission_id} = %s OR {t}.{id} = %s) "
           "ORDER BY CASE WHEN {t}.{submission_id} = %s THEN 0 ELSE 1 END LIMIT 1")
+BY_SUBMISSION = "{t}.{account} = %s AND {t}.{submission_id} = %s"
+
+
+# The columns a status reply shows (the compatibility shapes' polls): the command's text,
+# parameters, macros and environment stay in the table. On SQLite a row of every column cost
+# a poll twice the fetch of this one and four times the conversion (the datetimes and JSON
+# of columns it never shows). Any other field is still there when read, deferred, as
+# ``QuerySet.only()`` leaves it: one query more (the query-count tests would see it).
+STATUS_FIELDS = (
+    "id", "account_id", "user_id", "submission_id", "command_type", "saved_query_id",
+    "status", "throttled", "progress", "statements_done", "statements_total", "error_type",
+    "error_message", "created_at", "queued_at", "started_at", "finished_at",
+    "result_columns", "result_row_count", "result_truncated",
+)
 
 
 @functools.cache
-def _statement(alias, where):
-    """``SELECT`` of every column of the command and its submitter's email, ``where`` (BY_PK,
-    BY_REF), compiled once per process; with the converters of each column, as the ORM would
-    apply them. Compiling the ORM query took more time than running it."""
+def _statement(alias, where, only=None):
+    """``SELECT`` of every column of the command (or of the fields ``only`` names) and its
+    submitter's email, ``where`` (BY_PK, BY_REF), compiled once per process; with the
+    converters of each column, as the ORM would apply them. Compiling the ORM query took more
+    time than running it."""
     conn = connections[alias]
     fields = Command._meta.concrete_fields
+    if only is not None:
+        unknown = set(only) - {field.attname for field in fields}
+        if unknown:
+            raise ValueError(f"not columns of Command: {sorted(unknown)}")
+        fields = [field for field in fields if field.attname in only]
     columns = [field.get_col(Command._meta.db_table) for field in fields]
     user_table = Command._meta.get_field("user").related_model._meta.db_table
     q = conn.ops.quote_name
@@ -111,9 +131,9 @@ def _execute(cursor, sql, params):
     cursor.execute(sql, params)
 
 
-def _fetch(where, params):
+def _fetch(where, params, only=None):
     """The command the compiled ``where`` finds, with ``user_email`` set, or None (one query)."""
-    sql, names, converters = _statement(connection.alias, where)
+    sql, names, converters = _statement(connection.alias, where, only)
     with connection.cursor() as cursor:
         _execute(cursor, sql, params)
         row = cursor.fetchone()
@@ -143,24 +163,28 @@ def _instance(alias, names, row, converters):
 # -- the compatibility shapes' reads ---------------------------------------------------------
 
 
-def visible_submission(member, submission_id, pk=None, extra=None, action="read"):
+def visible_submission(member, submission_id, pk=None, extra=None, action="read", only=None):
     """The command of ``member``'s account submitted as ``submission_id`` — or, when no command
     has that id and ``pk`` is given, the command ``pk`` (a shape's alias naming the command
     itself, such as Supermetrics' ``cmd-<id>``) — if ``member`` may ``action`` it, else None.
-    One query, reading ``extra`` with it as :func:`visible_command_with` does."""
+    One query, reading ``extra`` with it as :func:`visible_command_with` does, and the fields
+    ``only`` names (such as :data:`STATUS_FIELDS`; all of them by default)."""
     if member is None or not isinstance(submission_id, str) or not submission_id:
         return None
-    return _allowed(member, action, _fetch_with(
-        BY_REF, [member.account_id, submission_id, pk, submission_id], extra))
+    if pk is None:  # no alias: the submission id alone, on its unique index
+        where, params = BY_SUBMISSION, [member.account_id, submission_id]
+    else:
+        where, params = BY_REF, [member.account_id, submission_id, pk, submission_id]
+    return _allowed(member, action, _fetch_with(where, params, extra, only))
 
 
-def visible_command_with(member, pk, extra, action="read"):
+def visible_command_with(member, pk, extra, action="read", only=None):
     """:func:`visible_command` that also reads ``extra`` (one of :data:`EXTRAS`) in the same
-    query, into ``command.extras``."""
+    query, into ``command.extras``, and the fields ``only`` names (all by default)."""
     pk = parse_pk(pk)
     if pk is None or member is None:
         return None
-    return _allowed(member, action, _fetch_with(BY_PK, [pk, member.account_id], extra))
+    return _allowed(member, action, _fetch_with(BY_PK, [pk, member.account_id], extra, only))
 
 
 # Values a shape shows with the command, read in the same statement (one query, not two);
@@ -179,9 +203,9 @@ EXTRAS = {
 
 
 @functools.cache
-def _statement_with(alias, where, extra):
+def _statement_with(alias, where, extra, only=None):
     """:func:`_statement` with the ``EXTRAS[extra]`` values after the email."""
-    sql, names, converters = _statement(alias, where)
+    sql, names, converters = _statement(alias, where, only)
     q = connections[alias].ops.quote_name
     more = EXTRAS[extra].format(
         t=q(Command._meta.db_table), o=q("other"), account=q("account_id"),
@@ -194,15 +218,15 @@ def _statement_with(alias, where, extra):
     return f"{head}, {more} FROM {rest}", names, converters
 
 
-def _fetch_with(where, params, extra):
+def _fetch_with(where, params, extra, only=None):
     """:func:`_fetch` with ``command.extras`` (the ``EXTRAS[extra]`` values; none without
     ``extra``)."""
     if extra is None:
-        command = _fetch(where, params)
+        command = _fetch(where, params, only)
         if command is not None:
             command.extras = ()
         return command
-    sql, names, converters = _statement_with(connection.alias, where, extra)
+    sql, names, converters = _statement_with(connection.alias, where, extra, only)
     with connection.cursor() as cursor:
         _execute(cursor, sql, params)
         row = cursor.fetchone()

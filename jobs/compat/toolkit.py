@@ -240,7 +240,7 @@ class JobView(http.CompatView):
     def get(self, request, job_id):
         """A job's status, progress, and its results once it succeeded (or why it failed)."""
         command = reads.visible_command_with(membership_of(request), _pk(JOB_RE, job_id),
-                                             "dataset")
+                                             "dataset", only=reads.STATUS_FIELDS)
         if command is None or command.command_type != CommandType.SQL:
             raise exceptions.NotFound("No such job.")
         offset = api_results.whole_param(request.query_params, "offset", 0)

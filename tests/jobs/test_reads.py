@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from accounts import policy
 from jobs import reads
 from jobs.models import Command
 from tests.jobs.factories import submit_shell
@@ -42,3 +43,37 @@ def test_compiled_reads_name_their_placeholders_for_sqlite():
     assert reads._named("SELECT 1") == "SELECT 1"
     with pytest.raises(ValueError):
         reads._named("SELECT a FROM t WHERE name LIKE 'x%' AND id = %s")
+
+
+def test_a_status_read_holds_its_fields_and_defers_the_rest(admin, django_assert_num_queries):
+    made = submit_shell(admin, "echo status", metadata={"team": "a"}, submission_id="poll-me")
+    orm = Command.objects.get(pk=made.pk)
+    policy.can(admin.membership, "read", "commands")  # the member's roles, read once
+    with django_assert_num_queries(1):
+        read = reads.visible_submission(admin.membership, "poll-me", extra="queue",
+                                        only=reads.STATUS_FIELDS)
+    assert {name: getattr(read, name) for name in reads.STATUS_FIELDS} == {
+        name: getattr(orm, name) for name in reads.STATUS_FIELDS}
+    assert read.extras == (1, 0)  # this command waits in the account's queue
+    assert read.get_deferred_fields() >= {"script", "metadata", "runtime_env"}
+    with django_assert_num_queries(1):  # a field a status does not show: read when asked
+        assert read.metadata == {"team": "a"}
+    assert read.script == orm.script
+
+
+def test_a_status_read_by_alias_and_by_submission_id(admin):
+    first = submit_shell(admin, submission_id="first")
+    # A command whose submission id is another's primary key: the submission id wins.
+    second = submit_shell(admin, submission_id=str(first.pk))
+    by_id = reads.visible_submission(admin.membership, str(first.pk), pk=first.pk,
+                                     only=reads.STATUS_FIELDS)
+    assert by_id.pk == second.pk
+    by_alias = reads.visible_submission(admin.membership, "cmd-x", pk=first.pk,
+                                        only=reads.STATUS_FIELDS)
+    assert by_alias.pk == first.pk
+    assert reads.visible_submission(admin.membership, "nothing", only=reads.STATUS_FIELDS) is None
+
+
+def test_a_read_of_fields_the_command_lacks_is_refused():
+    with pytest.raises(ValueError, match="no_such_field"):
+        reads._statement("default", reads.BY_PK, ("id", "no_such_field"))

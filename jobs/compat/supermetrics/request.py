@@ -187,7 +187,8 @@ def find(member, schedule_id):
     """The SQL command ``schedule_id`` names for ``member``; :class:`StatusNotFound` else."""
     alias = ALIAS_RE.match(schedule_id)
     command = reads.visible_submission(member, schedule_id,
-                                       pk=int(alias[1]) if alias else None, extra="queue")
+                                       pk=int(alias[1]) if alias else None, extra="queue",
+                                       only=reads.STATUS_FIELDS)
     if command is None or command.command_type != CommandType.SQL:
         raise StatusNotFound()
     return command

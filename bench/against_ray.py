@@ -55,8 +55,10 @@ def ray_program(given):
     """The ``ray`` program of an environment with ``ray[default]`` of the client's version."""
     if given:
         return given
-    import ray
-
+    try:
+        import ray
+    except ImportError as error:
+        raise Skip(f"Ray's client is not installed here ({error}): make install") from error
     version = ray.__version__
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     venv = cache / "jobportal" / f"bench-ray-{version}"

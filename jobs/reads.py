@@ -66,10 +66,10 @@ BY_SUBMISSION = "{t}.{account} = %s AND {t}.{submission_id} = %s"
 
 
 # The columns a status reply shows (the compatibility shapes' polls): the command's text,
-# parameters, macros and environment stay in the table. On SQLite a row of every column cost
-# a poll twice the fetch of this one and four times the conversion (the datetimes and JSON
-# of columns it never shows). Any other field is still there when read, deferred, as
-# ``QuerySet.only()`` leaves it: one query more (the query-count tests would see it).
+# parameters, macros and environment stay in the table. On SQLite, fetching a row of every
+# column and building the command from it (datetimes parsed, JSON decoded) took twice as long
+# as these twenty, a third of the poll's own work. Any other field is still there when read,
+# deferred, as ``QuerySet.only()`` leaves it: one query more (the query-count tests see it).
 STATUS_FIELDS = (
     "id", "account_id", "user_id", "submission_id", "command_type", "saved_query_id",
     "status", "throttled", "progress", "statements_done", "statements_total", "error_type",
@@ -81,9 +81,9 @@ STATUS_FIELDS = (
 @functools.cache
 def _statement(alias, where, only=None):
     """``SELECT`` of every column of the command (or of the fields ``only`` names) and its
-    submitter's email, ``where`` (BY_PK, BY_REF), compiled once per process; with the
-    converters of each column, as the ORM would apply them. Compiling the ORM query took more
-    time than running it."""
+    submitter's email, ``where`` (BY_PK, BY_REF, BY_SUBMISSION), compiled once per process;
+    with the converters of each column, as the ORM would apply them. Compiling the ORM query
+    took more time than running it."""
     conn = connections[alias]
     fields = Command._meta.concrete_fields
     if only is not None:

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dispatch import rss_mib, tree
-from bench.portal import Portal, free_port, wait_http
+from bench.portal import Portal, free_port, line, wait_http
 from bench.ray_client import submit_until_succeeded
 from bench.wrk import ab_rounds, paired_ratio, requests_per_second
 
@@ -140,11 +140,6 @@ def warm_client(url, headers=None, timeout=120):
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
-
-
-def line(name, ours, ray, target, digits=0):
-    ratio = ours / ray if ray else 0.0
-    print(f"{name} {ours:.{digits}f} {ray:.{digits}f} {ratio:.2f} {target}", flush=True)
 
 
 def main():

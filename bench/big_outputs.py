@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.portal import ROOT, Portal, timed_gets
+from bench.portal import ROOT, Portal, line, timed_gets
 
 MEASURE = (
     "import resource, subprocess, sys;"
@@ -88,11 +88,6 @@ def plot(curves, path):
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-
-
-def line(name, value, floor, target):
-    ratio = value / floor if floor else 0.0
-    print(f"{name} {value:.1f} {floor:.1f} {ratio:.2f} {target}", flush=True)
 
 
 def main():

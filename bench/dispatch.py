@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.portal import ROOT, Portal, wait_http
+from bench.portal import ROOT, Portal, line, wait_http
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -116,11 +116,6 @@ def plot_rss(sampler, path):
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-
-
-def line(name, value, floor, target):
-    ratio = value / floor if floor else 0.0
-    print(f"{name} {value:.1f} {floor:.1f} {ratio:.2f} {target}", flush=True)
 
 
 def wait_until(portal, count_sql, expected, timeout):

@@ -198,3 +198,10 @@ def timed_gets(client, path, samples, headers=None):
         if response.status_code != 200:
             raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
     return sorted(times)
+
+
+def line(name, value, floor, target, digits=1):
+    """A benchmark's summary line: ``name value floor ratio target`` (ratio 0 without a
+    floor)."""
+    ratio = value / floor if floor else 0.0
+    print(f"{name} {value:.{digits}f} {floor:.{digits}f} {ratio:.2f} {target}", flush=True)

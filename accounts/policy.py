@@ -218,7 +218,14 @@ REDACTED = "********"
 def may_see_secrets(member, command):
     """The submitter and the account's administrators see secret-looking values; readers see
     that they are set, not what they are."""
-    return command.user_id == member.user_id or can(member, "update", "account")
+    if command.user_id == member.user_id:
+        return True
+    # Whether the member administers the account, asked once per membership instance (as its
+    # policies are read once): a list asks it for every row.
+    administers = getattr(member, "_administers", None)
+    if administers is None:
+        administers = member._administers = can(member, "update", "account")
+    return administers
 
 
 def _redacted(values):

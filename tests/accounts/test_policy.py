@@ -5,6 +5,7 @@ import pytest
 from accounts import policy
 from accounts.models import SYSTEM_ADMIN, SYSTEM_USER, ApiToken, Group, Membership, Policy, Role
 from tests.conftest import make_member
+from tests.jobs.factories import submit_shell
 
 
 def role_with(account, name, *rules):
@@ -170,3 +171,21 @@ def test_a_deny_by_command_type_does_not_hide_rows_without_a_type(account, admin
     tokens = policy.restrict(ApiToken.objects.all(), m, "read", "tokens")
     assert tokens.count() == ApiToken.objects.filter(membership__account=account).count()
     assert policy.can(m, "read", "tokens", obj=tokens.first())
+
+
+def test_secrets_show_to_the_submitter_and_administrators_as_each_request_sees_its_roles(
+        account, member, admin, reader, django_assert_num_queries):
+    env = {"env_vars": {"API_TOKEN": "t0ps3cret"}}
+    theirs = [submit_shell(member, runtime_env=env) for _ in range(3)]
+    readers = fresh(reader)
+    policy.policies_of(readers)
+    with django_assert_num_queries(0):  # a list of rows: no query per row
+        seen = [policy.visible_runtime_env(readers, command) for command in theirs]
+    assert seen == [{"env_vars": {"API_TOKEN": policy.REDACTED}}] * 3
+    assert policy.visible_runtime_env(fresh(admin), theirs[0]) == env
+    assert policy.visible_runtime_env(fresh(member), theirs[0]) == env
+    # A new request (a new membership instance) asks again: granted the account, it sees them.
+    Group.objects.get(account=account, name=SYSTEM_ADMIN).members.add(reader.membership)
+    assert policy.visible_runtime_env(readers, theirs[0])["env_vars"]["API_TOKEN"] == (
+        policy.REDACTED)
+    assert policy.visible_runtime_env(fresh(reader), theirs[0]) == env

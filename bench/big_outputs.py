@@ -136,9 +136,9 @@ def main():
             print(f"#   {label} page by offset (ms): "
                   + ", ".join(f"{offset}: {ms:.1f}" for offset, ms in curve), flush=True)
         if args.plot:
+            log_label = f"{PAGE_BYTES // 1024} KiB of {log_bytes // 10**6} MB of log"
             plot({f"{PAGE_ROWS:,} of {rows:,} result rows": (rows_curve, rows),
-                  f"64 KiB of {log_bytes // 10**6} MB of log": (log_curve, log_bytes)},
-                 args.plot)
+                  log_label: (log_curve, log_bytes)}, args.plot)
             print(f"# plot: {args.plot}", flush=True)
     finally:
         portal.stop()

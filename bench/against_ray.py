@@ -190,8 +190,8 @@ def main():
                 rounds)
             print(f"#   {name}: portal {[round(x) for x in ours_rounds]}, Ray "
                   f"{[round(x) for x in ray_rounds]}", flush=True)
-            print(f"{name} {ours_rps:.0f} {ray_rps:.0f} "
-                  f"{paired_ratio(ray_rounds, ours_rounds):.2f} {target}", flush=True)
+            line(name, ours_rps, ray_rps, target, digits=0,
+                 ratio=paired_ratio(ray_rounds, ours_rounds))
     finally:
         portal.stop()
         head.stop()

@@ -200,8 +200,9 @@ def timed_gets(client, path, samples, headers=None):
     return sorted(times)
 
 
-def line(name, value, floor, target, digits=1):
-    """A benchmark's summary line: ``name value floor ratio target`` (ratio 0 without a
-    floor)."""
-    ratio = value / floor if floor else 0.0
+def line(name, value, floor, target, digits=1, ratio=None):
+    """A benchmark's summary line: ``name value floor ratio target``; the ratio is
+    ``value / floor`` (0 without a floor) unless given (such as a paired ratio of rounds)."""
+    if ratio is None:
+        ratio = value / floor if floor else 0.0
     print(f"{name} {value:.{digits}f} {floor:.{digits}f} {ratio:.2f} {target}", flush=True)
